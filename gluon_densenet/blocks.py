@@ -1,0 +1,107 @@
+"""The building blocks of DenseNet (Huang et al., 2017), as Gluon ``HybridBlock``\\ s.
+
+Shapes are NCHW. In the paper's terms a dense block of *L* layers with growth
+rate *k* turns ``c`` input channels into ``c + L·k``; a transition layer then
+compresses them by the factor θ and halves the spatial size.
+"""
+from __future__ import annotations
+
+from mxnet.gluon import nn
+
+POOLS = ("avg", "max")
+
+
+def conv_block(channels: int, in_channels: int = 0) -> nn.HybridSequential:
+    """BN → ReLU → 3×3 conv: ``(N, C, H, W) → (N, channels, H, W)``.
+
+    The "pre-activation" composite function H of the original (non-bottleneck)
+    DenseNet; ``channels`` is the growth rate *k*.
+    """
+    blk = nn.HybridSequential()
+    blk.add(nn.BatchNorm(in_channels=in_channels),
+            nn.Activation("relu"),
+            nn.Conv2D(channels, kernel_size=3, padding=1, use_bias=False,
+                      in_channels=in_channels))
+    return blk
+
+
+def bottleneck_layer(growth_rate: int, bn_size: int = 4, dropout: float = 0.0,
+                     in_channels: int = 0) -> nn.HybridSequential:
+    """The DenseNet-B layer: BN → ReLU → 1×1 conv → BN → ReLU → 3×3 conv.
+
+    ``(N, C, H, W) → (N, k, H, W)`` with ``k = growth_rate``. The 1×1 conv first
+    narrows the ever-wider input to ``bn_size·k`` channels (4k in the paper), so the
+    expensive 3×3 conv sees a fixed width however many layers came before.
+    """
+    blk = nn.HybridSequential()
+    width = bn_size * growth_rate
+    blk.add(nn.BatchNorm(in_channels=in_channels),
+            nn.Activation("relu"),
+            nn.Conv2D(width, kernel_size=1, use_bias=False, in_channels=in_channels),
+            nn.BatchNorm(in_channels=width),
+            nn.Activation("relu"),
+            nn.Conv2D(growth_rate, kernel_size=3, padding=1, use_bias=False,
+                      in_channels=width))
+    if dropout:
+        blk.add(nn.Dropout(dropout))
+    return blk
+
+
+class DenseBlock(nn.HybridBlock):
+    """``num_layers`` layers, each fed the concatenation of all earlier outputs.
+
+    ``(N, C, H, W) → (N, C + num_layers·k, H, W)``. With ``bn_size=None`` each layer
+    is a :func:`conv_block` (the original DenseNet); with ``bn_size`` set it is a
+    :func:`bottleneck_layer` (DenseNet-B).
+
+    ``in_channels`` (optional) lets every parameter shape be known before the first
+    forward pass, so parameters can be counted straight after ``initialize()``.
+    """
+
+    def __init__(self, num_layers: int, growth_rate: int, bn_size: int | None = None,
+                 dropout: float = 0.0, in_channels: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if num_layers < 1 or growth_rate < 1:
+            raise ValueError("DenseBlock needs num_layers >= 1 and growth_rate >= 1, "
+                             f"got {num_layers} and {growth_rate}")
+        self.num_layers = num_layers
+        self.growth_rate = growth_rate
+        self.in_channels = in_channels
+        with self.name_scope():
+            self.net = nn.HybridSequential()
+            for i in range(num_layers):
+                c_in = in_channels + i * growth_rate if in_channels else 0
+                if bn_size:
+                    layer = bottleneck_layer(growth_rate, bn_size, dropout, in_channels=c_in)
+                else:
+                    if dropout:
+                        raise ValueError("dropout is only supported with bottleneck layers "
+                                         "(set bn_size)")
+                    layer = conv_block(growth_rate, in_channels=c_in)
+                self.net.add(layer)
+
+    def out_channels(self, in_channels: int) -> int:
+        """Channels this block outputs for ``in_channels`` inputs: ``C + L·k``."""
+        return in_channels + self.num_layers * self.growth_rate
+
+    def hybrid_forward(self, F, x):
+        for layer in self.net:
+            x = F.concat(x, layer(x), dim=1)
+        return x
+
+
+def transition_block(channels: int, pool: str = "avg", in_channels: int = 0) -> nn.HybridSequential:
+    """BN → ReLU → 1×1 conv → 2×2 pool, stride 2: ``(N, C, H, W) → (N, channels, H/2, W/2)``.
+
+    In DenseNet-C, ``channels = ⌊θ·C⌋`` with compression θ (0.5 in the paper).
+    ``pool`` is ``"avg"`` (the paper's choice) or ``"max"``.
+    """
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+    blk = nn.HybridSequential()
+    blk.add(nn.BatchNorm(in_channels=in_channels),
+            nn.Activation("relu"),
+            nn.Conv2D(channels, kernel_size=1, use_bias=False, in_channels=in_channels),
+            nn.AvgPool2D(pool_size=2, strides=2) if pool == "avg"
+            else nn.MaxPool2D(pool_size=2, strides=2))
+    return blk

@@ -1,0 +1,107 @@
+"""Counting and summarising a Gluon network: learnable parameters, weighted layers,
+and a layer-by-layer table of output shapes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mxnet as mx
+from mxnet.gluon import nn
+
+WEIGHTED_LAYERS = (nn.Conv2D, nn.Dense)
+
+
+def count_parameters(net: mx.gluon.Block) -> int:
+    """Learnable parameters (BatchNorm's running mean/variance excluded, as in the paper).
+
+    Every shape must be known: initialise the net and, if it defers shapes
+    (``in_channels=0``), run one forward pass first."""
+    total = 0
+    for name, p in net.collect_params().items():
+        if p.grad_req == "null":
+            continue
+        if p.shape is None or any(d == 0 for d in p.shape):
+            raise ValueError(f"parameter {name} has unknown shape {p.shape}: run one forward "
+                             "pass (or build the net with in_channels set) before counting")
+        size = 1
+        for d in p.shape:
+            size *= d
+        total += size
+    return total
+
+
+def count_weighted_layers(net: mx.gluon.Block) -> int:
+    """Layers with weights in the paper's sense: convolutions and fully connected layers
+    (BatchNorm, activations and pooling are not counted)."""
+    count = 0
+
+    def visit(block: mx.gluon.Block) -> None:
+        nonlocal count
+        if isinstance(block, WEIGHTED_LAYERS):
+            count += 1
+
+    net.apply(visit)
+    return count
+
+
+@dataclass
+class LayerRow:
+    """One line of :func:`summary`: where a block sits, what it is, what it outputs."""
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    params: int
+
+
+def _blocks_at(block: mx.gluon.Block, path: str, depth: int,
+               max_depth: int | None) -> list[tuple[str, mx.gluon.Block]]:
+    children = list(block._children.items())
+    if not children or (max_depth is not None and depth == max_depth):
+        return [(path, block)]
+    found = []
+    for key, child in children:
+        found += _blocks_at(child, f"{path}.{key}" if path else key, depth + 1, max_depth)
+    return found
+
+
+def summary(net: mx.gluon.Block, input_shape: tuple[int, ...], max_depth: int | None = None,
+            ctx: mx.Context | None = None) -> list[LayerRow]:
+    """Run a zero batch of ``input_shape`` through ``net`` and list, in execution order,
+    each block down to ``max_depth`` levels (leaves when ``None``) with its output shape
+    and learnable parameters. The net must be initialised; its hybridization is kept."""
+    ctx = ctx or mx.cpu()
+    blocks = _blocks_at(net, "", 0, max_depth)
+    rows: list[LayerRow] = []
+    handles = []
+    for name, block in blocks:
+        def hook(blk, _inputs, output, name=name):
+            params = sum(p.data().size for p in blk.collect_params().values()
+                         if p.grad_req != "null")
+            rows.append(LayerRow(name, type(blk).__name__, tuple(output.shape), params))
+        handles.append(block.register_forward_hook(hook))
+    was_hybrid = getattr(net, "_active", False)
+    if was_hybrid:
+        net.hybridize(False)         # hooks on children only fire imperatively
+    try:
+        net(mx.nd.zeros(input_shape, ctx=ctx))
+    finally:
+        for h in handles:
+            h.detach()
+        if was_hybrid:
+            net.hybridize()
+    return rows
+
+
+def format_summary(rows: list[LayerRow], input_shape: tuple[int, ...] | None = None) -> str:
+    """A fixed-width table of :func:`summary` rows with a parameter total."""
+    width = max([len(r.name) for r in rows] + [5])
+    kind_w = max([len(r.kind) for r in rows] + [4])
+    lines = [f"{'layer':<{width}}  {'type':<{kind_w}}  {'output shape':<20}  {'params':>11}",
+             "-" * (width + kind_w + 37)]
+    if input_shape is not None:
+        lines.append(f"{'input':<{width}}  {'':<{kind_w}}  {str(tuple(input_shape)):<20}  {'':>11}")
+    for r in rows:
+        lines.append(f"{r.name:<{width}}  {r.kind:<{kind_w}}  {str(r.output_shape):<20}  "
+                     f"{r.params:>11,}")
+    lines.append("-" * (width + kind_w + 37))
+    lines.append(f"{'total':<{width}}  {'':<{kind_w}}  {'':<20}  {sum(r.params for r in rows):>11,}")
+    return "\n".join(lines)
