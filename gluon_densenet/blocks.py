@@ -10,6 +10,24 @@ from mxnet.gluon import nn
 
 POOLS = ("avg", "max")
 
+#: oneDNN (MKLDNN) stores activations in channel blocks of 8 or 16 on CPUs. MXNet 1.9's
+#: Concat backward on such blocked tensors fails ("could not construct a sub-memory")
+#: when a piece starts at a channel offset that is not a multiple of the block.
+ONEDNN_CHANNEL_BLOCK = 16
+
+
+def concat_channels(F, x, y, blocked_ok: bool = True):
+    """Concatenate ``(N, C1, H, W)`` and ``(N, C2, H, W)`` into ``(N, C1 + C2, H, W)``.
+
+    With ``blocked_ok=False`` the two are first viewed as ``(N, C, H·W)``: 3-D arrays are
+    not channel-blocked by oneDNN, which sidesteps MXNet's Concat-backward bug for
+    channel counts that are not multiples of 16 (DenseNet-BC's k = 12, for instance).
+    """
+    if blocked_ok:
+        return F.concat(x, y, dim=1)
+    z = F.concat(F.reshape(x, shape=(0, 0, -1)), F.reshape(y, shape=(0, 0, -1)), dim=1)
+    return F.reshape_like(z, x, lhs_begin=2, lhs_end=3, rhs_begin=2, rhs_end=4)
+
 
 def conv_block(channels: int, in_channels: int = 0) -> nn.HybridSequential:
     """BN → ReLU → 3×3 conv: ``(N, C, H, W) → (N, channels, H, W)``.
@@ -67,6 +85,8 @@ class DenseBlock(nn.HybridBlock):
         self.num_layers = num_layers
         self.growth_rate = growth_rate
         self.in_channels = in_channels
+        self._blocked_concat_ok = (in_channels > 0 and in_channels % ONEDNN_CHANNEL_BLOCK == 0
+                                   and growth_rate % ONEDNN_CHANNEL_BLOCK == 0)
         with self.name_scope():
             self.net = nn.HybridSequential()
             for i in range(num_layers):
@@ -86,7 +106,7 @@ class DenseBlock(nn.HybridBlock):
 
     def hybrid_forward(self, F, x):
         for layer in self.net:
-            x = F.concat(x, layer(x), dim=1)
+            x = concat_channels(F, x, layer(x), self._blocked_concat_ok)
         return x
 
 

@@ -112,3 +112,19 @@ def test_compression_and_no_bottleneck_shape_features():
                    stem="cifar", classes=3, in_channels=1)
     # 8 + 2·4 = 16 through an uncompressed transition, then 16 + 2·4 = 24
     assert net.num_features == 24
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_growth_rate_12_trains_despite_onednn_concat_bug(hybridize):
+    # k = 12 puts concatenation offsets off oneDNN's 16-channel blocks; MXNet 1.9's plain
+    # Concat backward fails there ("could not construct a sub-memory").
+    net = densenet_bc(40, 12, in_channels=1)
+    net.initialize(mx.init.Xavier())
+    if hybridize:
+        net.hybridize()
+    x = mx.nd.random.uniform(shape=(8, 1, 32, 32))
+    with mx.autograd.record():
+        loss = net(x).sum()
+    loss.backward()
+    grad = net.features[0].weight.grad().asnumpy()
+    assert np.isfinite(grad).all() and np.abs(grad).sum() > 0
