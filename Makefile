@@ -24,15 +24,15 @@ run: $(STAMP)
 	$(BIN)/gluon-densenet train
 
 test: $(STAMP)
-	GLUON_DENSENET_SMOKE=$${GLUON_DENSENET_SMOKE-1} $(BIN)/python -m pytest tests notebooks --nbval \
-	    --sanitize-with notebooks/sanitize.cfg
+	GLUON_DENSENET_SMOKE=$${GLUON_DENSENET_SMOKE-1} $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
+	    --nbval-sanitize-with notebooks/sanitize.cfg
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 test-notebooks: $(STAMP)
-	GLUON_DENSENET_SMOKE=$${GLUON_DENSENET_SMOKE-1} $(BIN)/python -m pytest notebooks --nbval \
-	    --sanitize-with notebooks/sanitize.cfg
+	GLUON_DENSENET_SMOKE=$${GLUON_DENSENET_SMOKE-1} $(BIN)/python -m pytest notebooks --nbval --nbval-current-env \
+	    --nbval-sanitize-with notebooks/sanitize.cfg
 
 # Re-execute every chapter in smoke mode and store its outputs (what nbval compares).
 notebooks: $(STAMP)

@@ -1,0 +1,21 @@
+"""Smoke mode: the same chapters, small and fast, for CI and quick checks.
+
+Set ``GLUON_DENSENET_SMOKE=1`` to run every notebook on the shipped subset with few
+steps; leave it unset for the real run on the full data."""
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+T = TypeVar("T")
+ENV = "GLUON_DENSENET_SMOKE"
+
+
+def smoke_mode() -> bool:
+    """True when ``GLUON_DENSENET_SMOKE`` is set to anything but ``""``, ``0``, ``false`` or ``no``."""
+    return os.environ.get(ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def choose(smoke: T, full: T) -> T:
+    """``smoke`` in smoke mode, else ``full``: ``epochs = choose(1, 10)``."""
+    return smoke if smoke_mode() else full

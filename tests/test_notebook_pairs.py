@@ -1,0 +1,35 @@
+"""Every chapter's text source and .ipynb must hold the same cells."""
+from pathlib import Path
+
+import jupytext
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("*.py"))
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_every_notebook_is_paired():
+    py = {p.stem for p in SOURCES}
+    ipynb = {p.stem for p in NOTEBOOKS.glob("*.ipynb")}
+    assert py == ipynb, f"unpaired: {sorted(py ^ ipynb)} (run jupytext --sync notebooks/*.py)"
+    assert py, "no chapters found"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_pair_is_in_sync(source):
+    text = jupytext.read(source)
+    ipynb = jupytext.read(source.with_suffix(".ipynb"))
+    assert _cells(text) == _cells(ipynb), \
+        f"{source.name} and its .ipynb differ: run `jupytext --sync {source}` (or make notebooks)"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_outputs_exist(source):
+    nb = jupytext.read(source.with_suffix(".ipynb"))
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.get("execution_count") for c in code), \
+        f"{source.with_suffix('.ipynb').name} was not fully executed: run make notebooks"
