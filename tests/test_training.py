@@ -1,0 +1,346 @@
+"""Tests for gluon_densenet.training and gluon_densenet.checkpoint.
+
+Everything uses tiny nets and synthetic data so the suite runs in seconds on CPU.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import gluon
+from mxnet.gluon import nn
+
+from gluon_densenet import checkpoint as ckpt
+from gluon_densenet.training import (
+    EpochRecord,
+    History,
+    TrainingDivergedError,
+    evaluate,
+    lr_schedule_values,
+    make_lr_scheduler,
+    predict,
+    train,
+)
+
+CLASSES = 4
+SIZE = 8
+
+
+# ------------------------------------------------------------------- helpers
+def tiny_net(classes: int = CLASSES, batchnorm: bool = False) -> nn.HybridSequential:
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(4, kernel_size=3, padding=1))
+    if batchnorm:
+        net.add(nn.BatchNorm())
+    net.add(nn.Activation("relu"), nn.MaxPool2D(2), nn.Dense(classes))
+    return net
+
+
+def synthetic(n: int, batch_size: int = 32, seed: int = 0, noise: float = 0.5):
+    """Learnable data: each class is a fixed random binary pattern plus Gaussian noise.
+
+    Returns a list of (X, y) NDArray batches, X (B,1,8,8) float32, y (B,) float32.
+    """
+    templates = (np.random.RandomState(1234).rand(CLASSES, 1, SIZE, SIZE) > 0.5).astype("float32")
+    rng = np.random.RandomState(seed)
+    y = rng.randint(0, CLASSES, size=n)
+    X = templates[y] + noise * rng.randn(n, 1, SIZE, SIZE).astype("float32")
+    return [
+        (mx.nd.array(X[i:i + batch_size]), mx.nd.array(y[i:i + batch_size]))
+        for i in range(0, n, batch_size)
+    ]
+
+
+def params_np(net: gluon.Block, ctx: mx.Context = mx.cpu(0)) -> list[np.ndarray]:
+    """Parameter values in a fixed (structural) order, independent of name prefixes."""
+    return [p.data(ctx).asnumpy() for p in net.collect_params().values()]
+
+
+def assert_params_close(a, b, rtol=1e-5, atol=1e-6):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
+
+
+QUIET = dict(progress=False, hybridize=True)
+
+
+# --------------------------------------------------------- multi-device
+def test_two_cpu_contexts_equal_single_context():
+    """Data parallel over [cpu(0), cpu(1)] == one device, for a net WITHOUT BatchNorm.
+
+    (With BatchNorm each device normalises its own slice of the batch with its
+    own batch statistics, so per-device splits legitimately give different
+    results; that is why the net here has no BatchNorm.)
+    """
+    batches = synthetic(3 * 7, batch_size=7, seed=3)  # odd size: uneven split 4 + 3
+    X0 = batches[0][0]
+    single, multi = tiny_net(), tiny_net()
+    single.initialize(mx.init.Xavier(), ctx=mx.cpu(0))
+    multi.initialize(ctx=mx.cpu(0))
+    single(X0), multi(X0)  # finish deferred initialisation (shapes)
+    for ps, pm in zip(single.collect_params().values(), multi.collect_params().values()):
+        pm.set_data(ps.data().copy())
+    before = params_np(single)
+    assert_params_close(before, params_np(multi), rtol=0, atol=0)
+
+    kw = dict(lr=0.5, lr_schedule="constant", momentum=0.9, wd=1e-3, **QUIET)
+    # One step first ...
+    h1 = train(single, batches[:1], ctx=mx.cpu(0), **kw)
+    h2 = train(multi, batches[:1], ctx=[mx.cpu(0), mx.cpu(1)], **kw)
+    assert not all(np.array_equal(a, b) for a, b in zip(before, params_np(single)))
+    assert_params_close(params_np(single), params_np(multi, mx.cpu(0)))
+    assert h1.last.train_loss == pytest.approx(h2.last.train_loss, rel=1e-5)
+    assert h1.last.train_acc == h2.last.train_acc
+    # ... then a few more steps with momentum.
+    train(single, batches, ctx=mx.cpu(0), **kw)
+    train(multi, batches, ctx=[mx.cpu(0), mx.cpu(1)], **kw)
+    assert_params_close(params_np(single), params_np(multi, mx.cpu(0)), rtol=1e-4, atol=1e-5)
+    # The replicas on both devices are identical after data-parallel training.
+    assert_params_close(params_np(multi, mx.cpu(0)), params_np(multi, mx.cpu(1)), rtol=0, atol=0)
+    # Evaluation on several devices agrees with a single device.
+    assert evaluate(multi, batches, [mx.cpu(0), mx.cpu(1)]) == pytest.approx(
+        evaluate(multi, batches, mx.cpu(0)))
+
+
+def test_batch_smaller_than_device_count_is_skipped():
+    data = synthetic(9, batch_size=8)  # last batch has 1 example, 2 devices
+    net = tiny_net()
+    with pytest.warns(RuntimeWarning, match="fewer than"):
+        h = train(net, data, ctx=[mx.cpu(0), mx.cpu(1)], **QUIET)
+    assert len(h) == 1
+    assert 0.0 <= evaluate(net, data, [mx.cpu(0), mx.cpu(1)]) <= 1.0
+
+
+# ------------------------------------------------------------- learning
+def test_learns_synthetic_patterns():
+    train_data, test_data = synthetic(512, seed=0), synthetic(256, seed=1)
+    net = tiny_net()
+    h = train(net, train_data, test_data, epochs=5, lr=0.1, seed=0, **QUIET)
+    assert len(h) == 5 and h.epochs == [1, 2, 3, 4, 5]
+    chance = 1 / CLASSES
+    assert h.last.test_acc > 0.8 > chance + 0.5
+    assert h.last.train_loss < h[0].train_loss
+    assert all(r.img_per_s > 0 and r.time_s > 0 for r in h)
+    # evaluate / predict agree with the history
+    assert evaluate(net, test_data) == pytest.approx(h.last.test_acc)
+    labels, preds = predict(net, test_data)
+    assert labels.shape == preds.shape == (256,)
+    assert (labels == preds).mean() == pytest.approx(h.last.test_acc)
+
+
+def test_generator_data_and_progress_bar(capsys):
+    """A one-shot generator works for several epochs; the tqdm path runs."""
+    data = synthetic(64, batch_size=16)
+    h = train(tiny_net(), (b for b in data), (b for b in data), epochs=2, progress=True,
+              max_steps_per_epoch=3)
+    assert len(h) == 2 and h.last.test_acc is not None
+    # max_steps_per_epoch caps training examples: 3 batches x 16
+    assert "epoch 2/2" in capsys.readouterr().err
+
+
+def test_only_uninitialised_params_are_initialised():
+    net = tiny_net()
+    net.initialize(mx.init.One())  # weights 1 (biases 0: the initializer zeroes *_bias)
+    net(synthetic(4)[0][0])
+    before = params_np(net)
+    assert any(p.size and (p == 1).all() for p in before)
+    train(net, synthetic(32), lr=0.0, lr_schedule="constant", wd=0.0, **QUIET)  # lr 0: no change
+    assert_params_close(params_np(net), before, rtol=0, atol=0)
+
+
+# ------------------------------------------------------------ divergence
+def test_nan_input_raises_training_diverged():
+    X = mx.nd.ones((8, 1, SIZE, SIZE))
+    X[0, 0, 0, 0] = np.nan
+    data = synthetic(32, batch_size=8) + [(X, mx.nd.zeros((8,)))]
+    # A linear model: NaN reaches the loss (a ReLU would map NaN to 0 in MXNet).
+    with pytest.raises(TrainingDivergedError) as exc:
+        train(nn.Dense(CLASSES), data, epochs=2, **QUIET)
+    err = exc.value
+    assert isinstance(err, FloatingPointError)
+    assert (err.epoch, err.batch) == (1, 5)
+    msg = str(err)
+    assert "epoch 1" in msg and "batch 5" in msg and "lower learning rate" in msg
+
+
+def test_huge_learning_rate_diverges():
+    with pytest.raises(TrainingDivergedError, match="learning rate"):
+        train(tiny_net(), synthetic(256), epochs=3, lr=1e10, lr_schedule="constant", seed=0,
+              **QUIET)
+
+
+# ------------------------------------------------------------ lr schedules
+def test_lr_schedules_shapes():
+    n, base = 100, 0.1
+    cos = lr_schedule_values("cosine", base, n)
+    assert len(cos) == n
+    assert cos[0] == pytest.approx(base, rel=1e-3)
+    assert all(a >= b for a, b in zip(cos, cos[1:]))
+    assert cos[n // 2 - 1] == pytest.approx(base / 2, rel=1e-6)
+    assert cos[-1] == pytest.approx(0.0, abs=1e-9)
+
+    step = lr_schedule_values("step", base, n)
+    assert step[:50] == pytest.approx([base] * 50)
+    assert step[50:75] == pytest.approx([base * 0.1] * 25)
+    assert step[75:] == pytest.approx([base * 0.01] * 25)
+
+    assert lr_schedule_values("constant", base, n) == pytest.approx([base] * n)
+
+    warm = lr_schedule_values("cosine", base, n, warmup_steps=10)
+    assert all(a < b for a, b in zip(warm[:9], warm[1:10]))  # linear ramp ...
+    assert warm[0] == pytest.approx(base / 10) and warm[9] == pytest.approx(base)  # ... to base
+    assert all(a >= b for a, b in zip(warm[9:], warm[10:]))  # then cosine decay
+    assert warm[-1] == pytest.approx(0.0, abs=1e-9)
+
+    with pytest.raises(ValueError):
+        make_lr_scheduler("linear", base, n)
+    # degenerate: too few steps for two distinct drops still works
+    assert len(lr_schedule_values("step", base, 1)) == 1
+
+
+def test_train_applies_lr_schedule_per_iteration():
+    data = synthetic(64, batch_size=16)  # 4 steps per epoch
+    h = train(tiny_net(), data, epochs=4, lr=0.1, lr_schedule="cosine", **QUIET)
+    lrs = h.column("lr")
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-9)
+    h = train(tiny_net(), data, epochs=4, lr=0.1, lr_schedule="step", **QUIET)
+    assert h.column("lr") == pytest.approx([0.1, 0.1, 0.01, 0.001])
+
+
+# ---------------------------------------------------------------- history
+def test_history_roundtrip_and_accessors(tmp_path):
+    h = History()
+    assert h.last is None and h.best is None
+    h.append(EpochRecord(1, 1.0, 0.5, 0.6, 100.0, 1.0, 0.1))
+    h.append(EpochRecord(2, 0.5, 0.7, 0.9, 110.0, 1.0, 0.05))
+    h.append(EpochRecord(3, 0.4, 0.8, 0.8, 120.0, 1.0, 0.0))
+    assert h.column("test_acc") == [0.6, 0.9, 0.8]
+    assert h.best.epoch == 2 and h.last.epoch == 3
+    with pytest.raises(KeyError):
+        h.column("nope")
+    assert History.from_dict(json.loads(json.dumps(h.to_dict()))) == h
+    h.save(tmp_path / "sub" / "h.json")
+    assert History.load(tmp_path / "sub" / "h.json") == h
+    no_test = History([EpochRecord(1, 1.0, 0.3, None, 1.0, 1.0, 0.1),
+                       EpochRecord(2, 1.0, 0.4, None, 1.0, 1.0, 0.1)])
+    assert no_test.best.epoch == 2
+    assert "epoch 3" in h.summary()
+
+
+# ------------------------------------------------------------- checkpoints
+def _run(net, epochs, ckdir=None, schedule="constant", **kw):
+    return train(net, synthetic(96, batch_size=32), synthetic(32, seed=5), epochs=epochs, lr=0.1,
+                 lr_schedule=schedule, seed=0, checkpoint_dir=ckdir, **QUIET, **kw)
+
+
+def test_resume_continues_at_next_epoch(tmp_path):
+    ckdir = tmp_path / "ck"
+    first = tiny_net()
+    h2 = _run(first, 2, ckdir)
+    saved = params_np(first)
+    assert ckpt.latest_epoch(ckdir) == 2
+    assert sorted(p.name for p in ckdir.iterdir()) == [
+        "checkpoint.json", "epoch-0002.history.json", "epoch-0002.params", "epoch-0002.states"]
+
+    # The checkpoint restores exactly the saved parameters.
+    probe = tiny_net()
+    info = ckpt.load_checkpoint(ckdir, probe)
+    assert info.epoch == 2 and History.from_dict(info.history) == h2
+    assert_params_close(params_np(probe), saved, rtol=0, atol=0)
+
+    # A fresh net resumed to 3 epochs trains only epoch 3 ...
+    seen: list[int] = []
+    resumed = tiny_net()
+    h3 = _run(resumed, 3, ckdir, on_epoch_end=lambda h: seen.append(h.last.epoch))
+    assert seen == [3]
+    assert len(h3) == 3 and h3.epochs == [1, 2, 3]
+    assert h3.records[:2] == h2.records  # loaded from the checkpoint
+    assert ckpt.latest_epoch(ckdir) == 3
+
+    # ... and ends where an uninterrupted 3-epoch run ends (momentum restored too).
+    straight = tiny_net()
+    _run(straight, 3)
+    assert_params_close(params_np(resumed), params_np(straight))
+
+    # A complete checkpoint: return its history without training, params loaded.
+    again = tiny_net()
+    seen.clear()
+    h = _run(again, 3, ckdir, on_epoch_end=lambda h: seen.append(h.last.epoch))
+    assert seen == [] and h == h3
+    assert_params_close(params_np(again), params_np(resumed), rtol=0, atol=0)
+
+    # resume=False starts over and replaces the checkpoint.
+    h = _run(tiny_net(), 1, ckdir, resume=False)
+    assert len(h) == 1 and ckpt.latest_epoch(ckdir) == 1
+    assert not (ckdir / "epoch-0003.params").exists()
+
+
+def test_interrupted_cosine_run_resumes_to_same_result(tmp_path):
+    class Crash(Exception):
+        pass
+
+    def crash_after_2(h: History) -> None:
+        if h.last.epoch == 2:
+            raise Crash
+
+    ckdir = tmp_path / "ck"
+    with pytest.raises(Crash):
+        _run(tiny_net(), 3, ckdir, schedule="cosine", on_epoch_end=crash_after_2)
+    resumed, straight = tiny_net(), tiny_net()
+    h_res = _run(resumed, 3, ckdir, schedule="cosine")
+    h_str = _run(straight, 3, schedule="cosine")
+    assert_params_close(params_np(resumed), params_np(straight))
+    assert h_res.column("lr") == pytest.approx(h_str.column("lr"))
+    assert h_res.column("train_loss") == pytest.approx(h_str.column("train_loss"), rel=1e-5)
+
+
+@pytest.mark.parametrize("crash_at", ["states", "meta"])
+def test_crash_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch, crash_at):
+    ckdir = tmp_path / "ck"
+    net = tiny_net()
+    _run(net, 1, ckdir)
+    epoch1 = params_np(net)
+
+    if crash_at == "states":
+        def broken_save_states(self, fname):  # half-written file, then the "crash"
+            with open(fname, "wb") as f:
+                f.write(b"partial")
+            raise OSError("simulated crash while saving trainer state")
+        monkeypatch.setattr(gluon.Trainer, "save_states", broken_save_states)
+    else:
+        real_replace = os.replace
+
+        def broken_replace(src, dst):
+            if os.path.basename(dst) == ckpt.META_FILE:
+                raise OSError("simulated crash before the checkpoint commit")
+            return real_replace(src, dst)
+        monkeypatch.setattr(ckpt.os, "replace", broken_replace)
+
+    with pytest.raises(OSError, match="simulated crash"):
+        _run(net, 2, ckdir)
+    monkeypatch.undo()
+
+    # The epoch-1 checkpoint is still the valid one and loads completely.
+    assert ckpt.latest_epoch(ckdir) == 1
+    assert not any(".tmp-" in p.name for p in ckdir.iterdir())
+    probe = tiny_net()
+    probe.initialize()  # a Trainer needs (possibly deferred-) initialised parameters
+    trainer = gluon.Trainer(probe.collect_params(), "sgd", {"learning_rate": 0.1})
+    info = ckpt.load_checkpoint(ckdir, probe, trainer)
+    assert info.epoch == 1 and len(info.history["records"]) == 1
+    assert_params_close(params_np(probe), epoch1, rtol=0, atol=0)
+
+    # Resuming redoes epoch 2 only and cleans up the orphaned files.
+    h = _run(tiny_net(), 2, ckdir)
+    assert h.epochs == [1, 2] and ckpt.latest_epoch(ckdir) == 2
+    assert not any(p.name.startswith("epoch-0001") for p in ckdir.iterdir())
+
+
+def test_load_checkpoint_without_checkpoint_returns_none(tmp_path):
+    assert ckpt.latest_epoch(tmp_path / "missing") is None
+    assert ckpt.load_checkpoint(tmp_path, tiny_net()) is None
