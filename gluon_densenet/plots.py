@@ -1,0 +1,229 @@
+"""Matplotlib figures: training curves, confusion matrices and image grids.
+
+No backend is forced at import, so inline plotting in Jupyter keeps working.
+When pyplot is first needed in a process without a display (e.g. the CLI on a
+server) and no backend was chosen (``MPLBACKEND``), the non-interactive Agg
+backend is selected; :func:`use_agg` forces it explicitly.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from .metrics import confusion_matrix
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .training import History
+
+__all__ = ["live_plot", "plot_confusion_matrix", "plot_history", "show_images", "use_agg"]
+
+
+def _headless() -> bool:
+    """True if there is no display and nobody (user, Jupyter) picked a backend."""
+    if os.environ.get("MPLBACKEND"):
+        return False
+    if "ipykernel" in sys.modules:  # Jupyter: leave the inline backend alone
+        return False
+    if sys.platform.startswith("linux"):
+        return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return False
+
+
+def use_agg() -> None:
+    """Switch matplotlib to the non-interactive Agg backend (for scripts/CLI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def _pyplot():
+    if "matplotlib.pyplot" not in sys.modules and _headless():
+        use_agg()
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: "Figure", path: str | os.PathLike | None) -> None:
+    if path is not None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(p, dpi=120, bbox_inches="tight")
+
+
+def _records(history: "History | dict[str, Any]") -> list[dict[str, Any]]:
+    if isinstance(history, dict):
+        return list(history.get("records", []))
+    return [history_record.__dict__ for history_record in history]
+
+
+def plot_history(
+    history: "History | dict[str, Any]",
+    path: str | os.PathLike | None = None,
+    ax: "Axes | Sequence[Axes] | None" = None,
+) -> "Figure":
+    """Training loss, train accuracy and test accuracy against epoch.
+
+    ``ax=None`` draws two panels (loss | accuracy); a pair of Axes is used the
+    same way; a single Axes gets all three curves (d2l style). ``history`` is
+    a :class:`~gluon_densenet.training.History` or its ``to_dict()``. Saved as
+    PNG if ``path`` is given (parent directories are created). Returns the figure.
+    """
+    recs = _records(history)
+    epochs = [r["epoch"] for r in recs]
+    loss = [r["train_loss"] for r in recs]
+    train_acc = [r["train_acc"] for r in recs]
+    test_acc = [np.nan if r["test_acc"] is None else r["test_acc"] for r in recs]
+    has_test = any(r["test_acc"] is not None for r in recs)
+
+    if ax is None:
+        plt = _pyplot()
+        fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    elif isinstance(ax, Sequence):
+        ax_loss, ax_acc = ax
+        fig = ax_loss.figure
+    else:
+        ax_loss = ax_acc = ax
+        fig = ax.figure
+
+    marker = "o" if len(epochs) <= 30 else None
+    ax_loss.plot(epochs, loss, marker=marker, label="train loss")
+    ax_acc.plot(epochs, train_acc, marker=marker, linestyle="--", label="train acc")
+    if has_test:
+        ax_acc.plot(epochs, test_acc, marker=marker, linestyle="-.", label="test acc")
+    for a in {id(ax_loss): ax_loss, id(ax_acc): ax_acc}.values():
+        a.set_xlabel("epoch")
+        a.grid(True, alpha=0.3)
+        a.legend()
+    if ax_loss is not ax_acc:
+        ax_loss.set_ylabel("loss")
+        ax_acc.set_ylabel("accuracy")
+        ax_loss.set_title("training loss")
+        ax_acc.set_title("accuracy")
+    if epochs:
+        ax_acc.set_xlim(min(epochs) - 0.2, max(epochs) + 0.2)
+    _save(fig, path)
+    return fig
+
+
+def live_plot(path: str | os.PathLike | None = None) -> Callable[["History"], None]:
+    """An ``on_epoch_end`` callback for :func:`~gluon_densenet.training.train` that
+    redraws the curves after every epoch: in place in Jupyter, and/or to ``path``.
+
+    Example: ``train(net, train_iter, test_iter, epochs=10, on_epoch_end=live_plot())``.
+    """
+
+    def callback(history: "History") -> None:
+        fig = plot_history(history, path=path)
+        try:
+            from IPython import get_ipython
+            from IPython.display import clear_output, display
+        except ImportError:  # pragma: no cover - IPython ships with Jupyter
+            get_ipython = None
+        if get_ipython is not None and get_ipython() is not None:
+            clear_output(wait=True)
+            display(fig)
+        _pyplot().close(fig)
+
+    return callback
+
+
+def plot_confusion_matrix(
+    labels: Any,
+    preds: Any,
+    class_names: Sequence[str],
+    ax: "Axes | None" = None,
+    normalize: bool = False,
+    path: str | os.PathLike | None = None,
+) -> "Figure":
+    """Heat map of the confusion matrix (rows: true class, columns: predicted).
+
+    With ``normalize`` each row is divided by its total (per-class recall).
+    """
+    n = len(class_names)
+    cm = confusion_matrix(labels, preds, n).astype(float)
+    if normalize:
+        cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    if ax is None:
+        plt = _pyplot()
+        size = max(4.0, 0.6 * n + 1.5)
+        fig, ax = plt.subplots(figsize=(size, size))
+    else:
+        fig = ax.figure
+    im = ax.imshow(cm, cmap="Blues", vmin=0)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(n), labels=list(class_names), rotation=45, ha="right")
+    ax.set_yticks(range(n), labels=list(class_names))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 20:
+        thresh = cm.max() / 2 if cm.size else 0
+        for i in range(n):
+            for j in range(n):
+                text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                        color="white" if cm[i, j] > thresh else "black")
+    _save(fig, path)
+    return fig
+
+
+def _to_numpy_images(images: Any) -> np.ndarray:
+    """(N,H,W), (N,1,H,W), (N,3,H,W) or (N,H,W,C) -> (N,H,W) or (N,H,W,3)."""
+    if hasattr(images, "asnumpy"):
+        images = images.asnumpy()
+    elif isinstance(images, (list, tuple)):
+        images = np.stack([i.asnumpy() if hasattr(i, "asnumpy") else np.asarray(i) for i in images])
+    a = np.asarray(images)
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim == 4:
+        if a.shape[1] in (1, 3) and a.shape[-1] not in (1, 3):  # NCHW
+            a = a.transpose(0, 2, 3, 1)
+        if a.shape[-1] == 1:
+            a = a[..., 0]
+    if a.ndim not in (3, 4):
+        raise ValueError(f"expected images shaped (N,H,W) or (N,C,H,W), got {a.shape}")
+    return a
+
+
+def show_images(
+    images: Any,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    scale: float = 1.5,
+    path: str | os.PathLike | None = None,
+) -> "Figure":
+    """A grid of images (numpy or NDArray; (N,H,W), (N,1,H,W) or (N,3,H,W)).
+
+    One Axes per image (empty grid cells are removed); grayscale images use
+    the ``gray`` colour map. Returns the figure. Replaces d2l's ``show_images``,
+    which raises ``NotImplementedError`` under MXNet.
+    """
+    imgs = _to_numpy_images(images)
+    n = len(imgs)
+    if n == 0:
+        raise ValueError("show_images: no images")
+    if titles is not None and len(titles) < n:
+        raise ValueError(f"{len(titles)} titles for {n} images")
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    plt = _pyplot()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale), squeeze=False)
+    for k, a in enumerate(axes.ravel()):
+        if k >= n:
+            a.remove()
+            continue
+        img = imgs[k]
+        a.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        a.axis("off")
+        if titles is not None:
+            a.set_title(str(titles[k]), fontsize=8)
+    _save(fig, path)
+    return fig
