@@ -222,6 +222,22 @@ def _prepare_params(net: gluon.Block, ctxs: list[mx.Context], initializer: mx.in
             param.reset_ctx(ctxs)
 
 
+def _sync_aux_states(net: gluon.Block, ctxs: list[mx.Context]) -> None:
+    """Average non-trainable state (BatchNorm running mean/var) over the devices.
+
+    Gradients are summed across devices by the Trainer, but each device updates
+    its own BatchNorm running statistics from its own slice of the batch; this
+    makes all replicas (and hence evaluation and saved checkpoints) agree.
+    """
+    if len(ctxs) < 2:
+        return
+    for param in net.collect_params().values():
+        if param.grad_req == "null":
+            arrays = param.list_data()
+            mean = mx.nd.add_n(*[a.as_in_context(ctxs[0]) for a in arrays]) / len(arrays)
+            param.set_data(mean)
+
+
 def _steps_per_epoch(data: Iterable[Batch], max_steps: int | None) -> int:
     n = len(data)  # type: ignore[arg-type]
     return n if max_steps is None else min(n, max_steps)
@@ -398,6 +414,7 @@ def train(
         loss_sum, correct, n, train_time, last_lr = _train_epoch(
             net, trainer, loss_fn, train_data, ctxs, epoch, epochs, steps_per_epoch, progress
         )
+        _sync_aux_states(net, ctxs)
         test_acc = evaluate(net, test_data, ctxs) if test_data is not None else None
         record = EpochRecord(
             epoch=epoch,

@@ -106,6 +106,18 @@ def test_two_cpu_contexts_equal_single_context():
         evaluate(multi, batches, mx.cpu(0)))
 
 
+def test_batchnorm_running_stats_agree_across_devices():
+    """BN running statistics are per device during an epoch; train() averages them
+    at the end of each epoch so all replicas (and checkpoints) agree."""
+    net = tiny_net(batchnorm=True)
+    train(net, synthetic(64, batch_size=16), ctx=[mx.cpu(0), mx.cpu(1)], **QUIET)
+    bn = net[1]
+    for p in (bn.running_mean, bn.running_var):
+        a, b = p.data(mx.cpu(0)).asnumpy(), p.data(mx.cpu(1)).asnumpy()
+        np.testing.assert_array_equal(a, b)
+        assert not np.allclose(a, 0.0 if p is bn.running_mean else 1.0)  # they were updated
+
+
 def test_batch_smaller_than_device_count_is_skipped():
     data = synthetic(9, batch_size=8)  # last batch has 1 example, 2 devices
     net = tiny_net()
