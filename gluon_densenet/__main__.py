@@ -1,0 +1,3 @@
+from gluon_densenet.cli import main
+import sys
+sys.exit(main())
