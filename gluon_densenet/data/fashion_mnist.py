@@ -212,7 +212,7 @@ def _not_found_message(
     lines.append(f"  - put {', '.join(s.gz_name for s in missing)} into {directory}")
     lines.append(f"    (from {SOURCE_URL}, or from a mirror: {', '.join(mirrors) or 'none configured'});")
     lines.append(f"  - set {DATA_ENV_VAR} (or pass --data-dir / data_dir=) to a directory that has them;")
-    lines.append("  - use subset=True (--subset) to work offline with the 5,000/1,000-image subset "
+    lines.append("  - use subset=True (gluon-densenet train --shipped) to work offline with the 5,000/1,000-image subset "
                  "shipped with gluon_densenet.")
     return "\n".join(lines)
 
