@@ -312,7 +312,7 @@ def test_missing_files_without_download(tmp_path):
     assert f"{target / 'train-labels-idx1-ubyte.gz'}" in msg
     assert f"into {target}" in msg
     assert "GLUON_DENSENET_DATA" in msg and "--data-dir" in msg
-    assert "subset=True" in msg and "--subset" in msg
+    assert "subset=True" in msg and "--shipped" in msg
     assert "github.com/zalandoresearch/fashion-mnist" in msg
 
 
