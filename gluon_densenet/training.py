@@ -76,6 +76,8 @@ class EpochRecord:
     """Wall time of the epoch (training + evaluation)."""
     lr: float
     """Learning rate of the epoch's last update."""
+    steps: int | None = None
+    """Batches trained in the epoch (fewer than planned if a time budget cut it short)."""
 
 
 @dataclass
@@ -83,6 +85,10 @@ class History:
     """Per-epoch training records, JSON-serialisable."""
 
     records: list[EpochRecord] = field(default_factory=list)
+    time_budget_s: float | None = None
+    """The ``time_budget_s`` given to :func:`train` (``None``: no budget)."""
+    budget_exhausted: bool = False
+    """True if training stopped early because the time budget was spent."""
 
     def append(self, record: EpochRecord) -> None:
         self.records.append(record)
@@ -121,11 +127,17 @@ class History:
         return max(self.records, key=lambda r: r.train_acc)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"records": [asdict(r) for r in self.records]}
+        d: dict[str, Any] = {"records": [asdict(r) for r in self.records]}
+        if self.time_budget_s is not None:
+            d["time_budget_s"] = self.time_budget_s
+            d["budget_exhausted"] = self.budget_exhausted
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "History":
-        return cls([EpochRecord(**r) for r in d.get("records", [])])
+        return cls([EpochRecord(**r) for r in d.get("records", [])],
+                   time_budget_s=d.get("time_budget_s"),
+                   budget_exhausted=bool(d.get("budget_exhausted", False)))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write as JSON (creating parent directories)."""
@@ -342,6 +354,7 @@ def train(
     max_steps_per_epoch: int | None = None,
     on_epoch_end: Callable[[History], None] | None = None,
     seed: int | None = None,
+    time_budget_s: float | None = None,
 ) -> History:
     """Train ``net`` for ``epochs`` epochs and return its :class:`History`.
 
@@ -364,12 +377,20 @@ def train(
         max_steps_per_epoch: cap on batches per epoch (quick experiments).
         on_epoch_end: called with the history after each epoch (live plots).
         seed: seeds MXNet, NumPy and ``random`` for reproducible runs.
+        time_budget_s: wall-time budget in seconds, counted from the first training
+            batch (evaluation included). Once it is spent training stops, mid-epoch
+            if need be: the partial epoch is still evaluated and recorded (its
+            ``steps`` tell how many batches it had) and ``history.budget_exhausted``
+            is set. The learning-rate schedule still spans ``epochs``, so choose
+            ``epochs`` to fit the budget if the schedule should finish.
 
     Raises:
         TrainingDivergedError: the loss became NaN/inf.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise ValueError(f"time_budget_s must be > 0 or None, got {time_budget_s}")
     if seed is not None:
         mx.random.seed(seed)
         np.random.seed(seed)
@@ -409,11 +430,19 @@ def train(
             if progress:
                 print(f"Resumed from {checkpoint_dir} after epoch {start_epoch}")
 
+    history.time_budget_s = time_budget_s
+    deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
     for epoch in range(start_epoch + 1, epochs + 1):
+        if deadline is not None and time.perf_counter() >= deadline:
+            history.budget_exhausted = True
+            break
         t0 = time.perf_counter()
-        loss_sum, correct, n, train_time, last_lr = _train_epoch(
-            net, trainer, loss_fn, train_data, ctxs, epoch, epochs, steps_per_epoch, progress
+        loss_sum, correct, n, train_time, last_lr, steps = _train_epoch(
+            net, trainer, loss_fn, train_data, ctxs, epoch, epochs, steps_per_epoch, progress,
+            deadline
         )
+        if steps < steps_per_epoch:
+            history.budget_exhausted = True
         _sync_aux_states(net, ctxs)
         test_acc = evaluate(net, test_data, ctxs) if test_data is not None else None
         record = EpochRecord(
@@ -424,6 +453,7 @@ def train(
             img_per_s=n / train_time if train_time > 0 else float("nan"),
             time_s=time.perf_counter() - t0,
             lr=last_lr,
+            steps=steps,
         )
         history.append(record)
         if checkpoint_dir is not None:
@@ -431,6 +461,8 @@ def train(
                                  extra={"epochs": epochs, "lr_schedule": lr_schedule, "lr": lr})
         if on_epoch_end is not None:
             on_epoch_end(history)
+        if history.budget_exhausted:
+            break
     return history
 
 
@@ -444,8 +476,11 @@ def _train_epoch(
     epochs: int,
     steps: int,
     progress: bool,
-) -> tuple[float, float, int, float, float]:
-    """One pass over ``data``; returns (loss sum, #correct, #examples, train seconds, last lr)."""
+    deadline: float | None = None,
+) -> tuple[float, float, int, float, float, int]:
+    """One pass over ``data`` (stopping after the batch that passes ``deadline``, a
+    ``time.perf_counter()`` value); returns (loss sum, #correct, #examples, train
+    seconds, last lr, #batches)."""
     from tqdm.auto import tqdm
 
     cpu = mx.cpu()
@@ -455,10 +490,12 @@ def _train_epoch(
     bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", disable=not progress,
                leave=True, unit="batch", dynamic_ncols=True)
     start = time.perf_counter()
+    done = 0
     try:
         for i, (X, y) in enumerate(data):
-            if i >= steps:
+            if i >= steps or (deadline is not None and time.perf_counter() >= deadline):
                 break
+            done = i + 1
             bs = _batch_size(X)
             if bs < len(ctxs):
                 warnings.warn(f"skipping a batch of {bs} examples: fewer than the "
@@ -491,4 +528,4 @@ def _train_epoch(
         train_time = time.perf_counter() - start
     finally:
         bar.close()
-    return loss_sum, correct, n, train_time, last_lr
+    return loss_sum, correct, n, train_time, last_lr, done

@@ -356,3 +356,35 @@ def test_crash_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch, crash_a
 def test_load_checkpoint_without_checkpoint_returns_none(tmp_path):
     assert ckpt.latest_epoch(tmp_path / "missing") is None
     assert ckpt.load_checkpoint(tmp_path, tiny_net()) is None
+
+
+# ------------------------------------------------------------- time budget
+def test_time_budget_stops_mid_epoch_and_records_it(monkeypatch):
+    """A fake clock advancing 1 s per reading: the budget runs out inside epoch 1."""
+    import gluon_densenet.training as tr
+
+    clock = iter(range(10_000))
+    monkeypatch.setattr(tr.time, "perf_counter", lambda: float(next(clock)))
+    data = synthetic(320, batch_size=32)            # 10 batches per epoch
+    h = train(tiny_net(), data, synthetic(32, seed=5), epochs=5, seed=0,
+              time_budget_s=6, **QUIET)
+    assert len(h) == 1 and h.budget_exhausted and h.time_budget_s == 6
+    assert 0 < h.last.steps < 10
+    assert h.last.test_acc is not None               # the partial epoch was evaluated
+    restored = History.from_dict(json.loads(json.dumps(h.to_dict())))
+    assert restored == h and restored.budget_exhausted
+
+
+def test_generous_time_budget_changes_nothing():
+    a = train(tiny_net(), synthetic(96), synthetic(32, seed=5), epochs=2, seed=0, **QUIET)
+    b = train(tiny_net(), synthetic(96), synthetic(32, seed=5), epochs=2, seed=0,
+              time_budget_s=3600, **QUIET)
+    assert len(b) == 2 and not b.budget_exhausted and b.time_budget_s == 3600
+    assert [r.steps for r in b] == [3, 3]
+    assert a.column("train_loss") == pytest.approx(b.column("train_loss"))
+    assert "time_budget_s" not in a.to_dict()
+
+
+def test_time_budget_must_be_positive():
+    with pytest.raises(ValueError, match="time_budget_s"):
+        train(tiny_net(), synthetic(32), epochs=1, time_budget_s=0, **QUIET)
