@@ -1,0 +1,310 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. Dense blocks
+#
+# DenseNet (Huang, Liu, van der Maaten and Weinberger, 2017, *Densely Connected
+# Convolutional Networks*, CVPR) is built from one idea: inside a **dense block**, every
+# layer receives the feature maps of *all* the layers before it, and passes its own
+# feature maps on to all the layers after it. This chapter builds that block by hand in
+# MXNet Gluon, checks its channel arithmetic, adds the **transition layer** that sits
+# between blocks, and finally compares the hand-built pieces with the ones in
+# `gluon_densenet`, so that later chapters can import them knowing exactly what they do.
+#
+# Every chapter runs in two modes. With `GLUON_DENSENET_SMOKE=1` (used in CI) it runs
+# small and fast; without it, it does the real work. This chapter only builds blocks,
+# so both modes do the same thing here.
+
+# %%
+import matplotlib.pyplot as plt
+import mxnet as mx
+import numpy as np
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from mxnet.gluon import nn
+
+from gluon_densenet.runmode import smoke_mode
+
+# %matplotlib inline
+
+mx.random.seed(0)
+np.random.seed(0)
+print("mode:", "smoke (small and fast)" if smoke_mode() else "full")
+print("MXNet", mx.__version__)
+
+# %% [markdown]
+# ## Adding versus concatenating
+#
+# A residual block (He et al., 2016) computes $\mathbf{y} = \mathbf{x} + f(\mathbf{x})$:
+# the layer's output is *added* to its input, so the two must have the same number of
+# channels and, after the sum, the network can no longer tell which part of the signal
+# came from where.
+#
+# A dense block instead *concatenates* along the channel axis,
+# $\mathbf{y} = [\mathbf{x}, f(\mathbf{x})]$. Nothing is overwritten: the input is passed
+# on unchanged and each layer only has to contribute a few new channels. The paper calls
+# that number the **growth rate** $k$. Layer $\ell$ of a block whose input has $c_0$
+# channels therefore sees $c_0 + (\ell-1)\,k$ channels, and after $L$ layers the block
+# outputs
+#
+# $$c_0 + L \cdot k$$
+#
+# channels. Because every later layer can read every earlier feature map directly, the
+# features are reused rather than relearned, and gradients reach early layers over short
+# paths; that is why DenseNets need far fewer parameters than ResNets of similar accuracy.
+#
+# The figure below draws both connections. Its channel counts are computed from $c_0$
+# and $k$, not typed in.
+
+# %%
+def draw_box(ax, x, y, text, color, w=1.7, h=0.55):
+    """A rounded box centred on (x, y)."""
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05",
+                                facecolor=color, edgecolor="black", linewidth=1))
+    ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+
+def draw_arrow(ax, start, end, rad=0.0, color="black"):
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12,
+                                 connectionstyle=f"arc3,rad={rad}", color=color, linewidth=1.2))
+
+
+c0, k = 64, 32   # input channels and growth rate used in the drawing
+fig, (ax_res, ax_dense) = plt.subplots(1, 2, figsize=(11, 5.2))
+
+# Left: a residual connection adds f(x) to x, so the width stays c0.
+draw_box(ax_res, 0, 4, f"x\n{c0} ch", "#dde8f5")
+draw_box(ax_res, 0, 2.6, f"f(x): conv layers\n{c0} ch", "#f7e3c6", w=2.2)
+draw_box(ax_res, 0, 1.2, "+  (sum)", "#e8e8e8", w=1.2)
+draw_box(ax_res, 0, 0, f"y = x + f(x)\n{c0} ch", "#d8efd8", w=2.0)
+draw_arrow(ax_res, (0, 3.7), (0, 2.9))
+draw_arrow(ax_res, (0, 2.3), (0, 1.5))
+draw_arrow(ax_res, (0, 0.9), (0, 0.3))
+draw_arrow(ax_res, (0.9, 4.0), (0.65, 1.25), rad=-0.5, color="#1f77b4")
+ax_res.text(1.55, 2.6, "identity", color="#1f77b4", fontsize=9)
+ax_res.set_title("ResNet: add (channels must match)")
+
+# Right: a dense block of two layers concatenates, so the width grows by k per layer.
+c1, c2 = c0 + k, c0 + 2 * k
+draw_box(ax_dense, 0, 4, f"x\n{c0} ch", "#dde8f5")
+draw_box(ax_dense, -1.3, 2.9, f"layer 1\n+{k} ch", "#f7e3c6", w=1.5)
+draw_box(ax_dense, 0.9, 2.3, f"[x, h1]\n{c0}+{k} = {c1} ch", "#e8e8e8", w=2.0)
+draw_box(ax_dense, -1.3, 1.3, f"layer 2\n+{k} ch", "#f7e3c6", w=1.5)
+draw_box(ax_dense, 0.9, 0.0, f"[x, h1, h2]\n{c1}+{k} = {c2} ch", "#d8efd8", w=2.2)
+draw_arrow(ax_dense, (-0.4, 3.8), (-1.1, 3.2))
+draw_arrow(ax_dense, (0.3, 3.7), (0.8, 2.6), color="#1f77b4")
+draw_arrow(ax_dense, (-0.55, 2.85), (-0.05, 2.45))
+draw_arrow(ax_dense, (-0.1, 2.1), (-0.9, 1.6))
+draw_arrow(ax_dense, (1.1, 2.0), (1.1, 0.3), color="#1f77b4")
+draw_arrow(ax_dense, (-1.0, 1.0), (0.0, 0.2))
+ax_dense.text(1.35, 1.1, "copied,\nnot summed", color="#1f77b4", fontsize=9)
+ax_dense.set_title(f"DenseNet: concatenate (growth rate k = {k})")
+
+for ax in (ax_res, ax_dense):
+    ax.set_xlim(-2.4, 2.6)
+    ax.set_ylim(-0.6, 4.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# On the left the block's output has as many channels as its input, whatever $f$ does.
+# On the right every layer adds $k$ channels and keeps everything it was given, so the
+# output has $c_0 + 2k$ channels.
+#
+# ## The composite layer, by hand
+#
+# Each layer of the original DenseNet is the composite function $H_\ell$ of the paper:
+# batch normalisation, ReLU, then a 3×3 convolution producing $k$ channels (padding 1
+# keeps the height and width, which concatenation requires). Normalising *before* the
+# convolution ("pre-activation") matters here: each layer sees the raw, unnormalised
+# outputs of all earlier layers, and its own BatchNorm rescales them for its own use.
+
+# %%
+def my_conv_block(channels):
+    """BN -> ReLU -> 3x3 conv with `channels` outputs (the growth rate k)."""
+    blk = nn.HybridSequential()
+    blk.add(nn.BatchNorm(),
+            nn.Activation("relu"),
+            nn.Conv2D(channels, kernel_size=3, padding=1, use_bias=False))
+    return blk
+
+
+class MyDenseBlock(nn.HybridBlock):
+    """`num_layers` composite layers; each one's input is the concatenation
+    of the block input and every earlier layer's output."""
+
+    def __init__(self, num_layers, growth_rate, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.net = nn.HybridSequential()
+            for _ in range(num_layers):
+                self.net.add(my_conv_block(growth_rate))
+
+    def hybrid_forward(self, F, x):
+        for layer in self.net:
+            y = layer(x)
+            x = F.concat(x, y, dim=1)   # channel axis of NCHW
+        return x
+
+# %% [markdown]
+# `hybrid_forward` is the whole idea in two lines: run a layer, glue its output onto
+# everything seen so far. (`F` is `mx.nd` when the block runs imperatively and `mx.sym`
+# once it is hybridized, so the same code serves both.)
+#
+# ## The channel arithmetic
+#
+# Take a batch of 4 images with 3 channels of 8×8 pixels and a block of $L = 2$ layers
+# with growth rate $k = 10$. The prediction is $3 + 2 \cdot 10$ output channels, and the
+# spatial size must not change.
+
+# %%
+X = mx.nd.random.uniform(shape=(4, 3, 8, 8))
+num_layers, growth_rate = 2, 10
+
+blk = MyDenseBlock(num_layers, growth_rate)
+blk.initialize()
+Y = blk(X)
+
+expected = X.shape[1] + num_layers * growth_rate
+print("input: ", X.shape)
+print("output:", Y.shape)
+print(f"in + layers·k = {X.shape[1]} + {num_layers}·{growth_rate} = {expected}")
+assert Y.shape == (4, expected, 8, 8)
+
+# %% [markdown]
+# The output has the predicted channel count and the same 8×8 resolution. The first 3
+# channels of the output are the input itself, untouched:
+
+# %%
+print("first 3 channels equal the input:", bool((Y[:, :3] == X).min().asscalar()))
+
+# %% [markdown]
+# ## Transition layers
+#
+# Concatenation makes the channel count grow with every layer, and a dense block cannot
+# downsample, because every layer's output must match the others in height and width.
+# Both jobs go to the **transition layer** between two dense blocks: BatchNorm, ReLU, a
+# 1×1 convolution that sets the number of channels, then 2×2 average pooling with stride
+# 2, which halves height and width. In DenseNet-C the 1×1 convolution keeps a fraction
+# θ of the channels, the **compression** factor (θ = 0.5 in the paper); chapter 2 uses it.
+# Here the transition maps the 23 channels from above down to 10.
+
+# %%
+def my_transition_block(channels):
+    """BN -> ReLU -> 1x1 conv to `channels` -> 2x2 average pool, stride 2."""
+    blk = nn.HybridSequential()
+    blk.add(nn.BatchNorm(),
+            nn.Activation("relu"),
+            nn.Conv2D(channels, kernel_size=1, use_bias=False),
+            nn.AvgPool2D(pool_size=2, strides=2))
+    return blk
+
+
+trans = my_transition_block(10)
+trans.initialize()
+Z = trans(Y)
+print("dense block output:", Y.shape)
+print("transition output: ", Z.shape)
+
+# %% [markdown]
+# The transition turned `(4, 23, 8, 8)` into `(4, 10, 4, 4)`: fewer channels, half the
+# height and width. A DenseNet is a stack of *dense block → transition* pairs, with a
+# last dense block feeding the classifier.
+#
+# ## The same pieces in `gluon_densenet`
+#
+# The package provides the same three building blocks: `conv_block`, `DenseBlock` and
+# `transition_block` (in `gluon_densenet/blocks.py`). Two differences are worth knowing:
+#
+# * They accept `in_channels`, so every parameter shape is known right after
+#   `initialize()` and parameters can be counted before any forward pass.
+# * `DenseBlock` works around a bug in MXNet 1.9's oneDNN (MKL-DNN) backend on CPUs:
+#   the *backward* pass of `concat` can fail when a piece starts at a channel offset that
+#   is not a multiple of 16, as it does here (3, 13). In that case the block concatenates
+#   `(N, C, H·W)` views instead, which gives exactly the same result. The forward pass
+#   above was not affected.
+#
+# First, the shapes agree:
+
+# %%
+from gluon_densenet import DenseBlock, conv_block, count_parameters, transition_block
+
+lib_blk = DenseBlock(num_layers, growth_rate, in_channels=X.shape[1])
+lib_blk.initialize()
+lib_trans = transition_block(10, in_channels=lib_blk.out_channels(X.shape[1]))
+lib_trans.initialize()
+
+print("library dense block:", lib_blk(X).shape,
+      "| out_channels(3) =", lib_blk.out_channels(X.shape[1]))
+print("library transition: ", lib_trans(lib_blk(X)).shape)
+print("one library conv_block:", conv_block(growth_rate))
+
+# %% [markdown]
+# Now the values. Both blocks were initialised at random, independently, so their outputs
+# differ. Copying the hand-built block's parameters into the library block, one by one in
+# the same order (BatchNorm γ, β, running mean and variance, then the convolution weight,
+# for each layer), must make them compute the same function.
+
+# %%
+mine = list(blk.collect_params().values())
+theirs = list(lib_blk.collect_params().values())
+assert len(mine) == len(theirs)
+for p_mine, p_lib in zip(mine, theirs):
+    assert p_mine.shape == p_lib.shape, (p_mine.name, p_mine.shape, p_lib.shape)
+    p_lib.set_data(p_mine.data())
+print(f"copied {len(mine)} parameter arrays; learnable parameters: "
+      f"hand-built {count_parameters(blk)}, library {count_parameters(lib_blk)}")
+
+same = np.allclose(blk(X).asnumpy(), lib_blk(X).asnumpy(), atol=1e-6)
+print("outputs equal after copying:", same)
+
+# %% [markdown]
+# Same parameter shapes, same count, and identical outputs: the library's `DenseBlock`
+# is the block written above. The same check works for the transition layer, whose
+# parameters are one BatchNorm and one 1×1 convolution:
+
+# %%
+for p_mine, p_lib in zip(trans.collect_params().values(), lib_trans.collect_params().values()):
+    p_lib.set_data(p_mine.data())
+print("transition outputs equal:", np.allclose(trans(Y).asnumpy(), lib_trans(Y).asnumpy(), atol=1e-6))
+
+# %% [markdown]
+# The library also hybridizes (compiles the block into a static graph) without changing
+# the result, and the blocks train: a backward pass through the library block with these
+# awkward channel offsets runs and yields a gradient of the input's shape.
+
+# %%
+lib_blk.hybridize()
+print("hybridized output still equal:",
+      np.allclose(blk(X).asnumpy(), lib_blk(X).asnumpy(), atol=1e-6))
+
+X.attach_grad()
+with mx.autograd.record():
+    loss = lib_blk(X).sum()
+loss.backward()
+print("input gradient:", X.grad.shape)
+
+# %% [markdown]
+# ## Summary
+#
+# * A dense block concatenates each layer's $k$ new channels onto everything before it:
+#   $c_0$ channels in, $c_0 + L\cdot k$ out, at the same resolution.
+# * A transition layer (BN, ReLU, 1×1 conv, 2×2 average pool) sets the channel count
+#   and halves height and width between blocks.
+# * `gluon_densenet.conv_block`, `DenseBlock` and `transition_block` are these pieces;
+#   with the same parameters they compute the same outputs.
+#
+# Chapter 2 stacks them into DenseNet-121, adding the paper's bottleneck layers and
+# compression.
