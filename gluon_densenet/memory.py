@@ -1,0 +1,200 @@
+"""Where training memory goes: an analytic count of activation bytes from a hybridized
+graph's inferred shapes, and the measured peak of one training step in a fresh process.
+
+    rows = activation_rows(build_model("densenet121"), (32, 3, 224, 224))
+    bytes_by(rows, "group")             # stem, dense block 1, transition 1, ... head
+    measure_peak("densenet121", size=224, batch_size=32)   # PeakMemory(...)
+
+The analytic count is the sum of every operator output of the forward graph (float32),
+i.e. what a framework that kept every intermediate for the backward pass would hold.
+MXNet's memory planner shares and frees some buffers, so it is a yardstick, not a
+prediction: the notebook compares the two.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+import mxnet as mx
+import numpy as np
+from mxnet.gluon.model_zoo import vision
+
+from .densenet import MODELS, get_model
+
+__all__ = ["ActivationRow", "PeakMemory", "activation_rows", "build_model", "bytes_by",
+           "measure_peak", "parameter_bytes", "MIB"]
+
+MIB = 2 ** 20
+RESNETS = {"resnet18_v1": vision.resnet18_v1, "resnet34_v1": vision.resnet34_v1,
+           "resnet50_v1": vision.resnet50_v1}
+_STAGE = re.compile(r"_stage(\d+)_")
+
+
+def build_model(name: str, classes: int = 10) -> mx.gluon.HybridBlock:
+    """A DenseNet from :data:`~gluon_densenet.densenet.MODELS` or a model-zoo ResNet
+    (``resnet18_v1``, ``resnet34_v1``, ``resnet50_v1``), 3 input channels, random
+    weights (no download)."""
+    if name in RESNETS:
+        return RESNETS[name](classes=classes, pretrained=False)
+    if name in MODELS:
+        return get_model(name, classes=classes, in_channels=3)
+    raise ValueError(f"unknown model {name!r}; choose one of {sorted(RESNETS) + sorted(MODELS)}")
+
+
+@dataclass(frozen=True)
+class ActivationRow:
+    """One operator output of the forward graph."""
+    name: str
+    op: str
+    group: str
+    """``stem``, ``stage N`` (a dense block or a ResNet stage), ``transition N``, ``head``."""
+    shape: tuple[int, ...]
+    bytes: int
+
+
+def _symbol(net: mx.gluon.HybridBlock) -> mx.sym.Symbol:
+    net.hybridize()
+    return net(mx.sym.var("data"))
+
+
+def activation_rows(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...],
+                    dtype_bytes: int = 4) -> list[ActivationRow]:
+    """Every operator output of ``net``'s forward graph for ``input_shape`` (NCHW), in
+    graph order, with its group. Needs no initialised parameters: shapes are inferred."""
+    sym = _symbol(net)
+    internals = sym.get_internals()
+    _, shapes, _ = internals.infer_shape(data=input_shape)
+    ops = {n["name"]: n["op"] for n in json.loads(sym.tojson())["nodes"]}
+    rows: list[ActivationRow] = []
+    stage, last_stage = 0, 0
+    for out, shape in zip(internals.list_outputs(), shapes):
+        node = out[: -len("_output")] if out.endswith("_output") else out
+        op = ops.get(node, "null")
+        if op == "null":                              # data, weights, BN statistics
+            continue
+        m = _STAGE.search(out)
+        if m:
+            stage = last_stage = int(m.group(1))
+            group = f"stage {stage}"
+        elif last_stage == 0:
+            group = "stem"
+        else:
+            group = f"transition {last_stage}"
+        rows.append(ActivationRow(out, op, group, tuple(shape),
+                                  int(np.prod(shape)) * dtype_bytes))
+    # whatever follows the last stage (final BN, pooling, classifier) is the head
+    final = max((int(m.group(1)) for r in rows if (m := _STAGE.search(r.name))), default=0)
+    return [ActivationRow(r.name, r.op, "head", r.shape, r.bytes)
+            if r.group == f"transition {final}" else r for r in rows]
+
+
+def bytes_by(rows: Iterable[ActivationRow], key: str = "group") -> dict[str, int]:
+    """Total bytes per ``group`` or per ``op``, in order of first appearance."""
+    totals: dict[str, int] = {}
+    for r in rows:
+        k = getattr(r, key)
+        totals[k] = totals.get(k, 0) + r.bytes
+    return totals
+
+
+def parameter_bytes(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...],
+                    dtype_bytes: int = 4) -> int:
+    """Bytes of the learnable parameters (weights, biases, BN γ/β), shapes inferred
+    from the graph. SGD with momentum keeps three copies: weight, gradient, momentum."""
+    sym = _symbol(net)
+    arg_shapes, _, _ = sym.infer_shape(data=input_shape)
+    return sum(int(np.prod(s)) * dtype_bytes
+               for n, s in zip(sym.list_arguments(), arg_shapes) if n != "data")
+
+
+# ------------------------------------------------------------------ measurement
+@dataclass
+class PeakMemory:
+    """Peak memory of one training step (forward, backward, one SGD step)."""
+    model: str
+    size: int
+    batch_size: int
+    device: str
+    baseline_mib: float
+    """After importing MXNet, building the net and allocating its weights."""
+    peak_mib: float
+    """Peak of the whole process (CPU: VmHWM; GPU: used device memory after the step)."""
+    step_s: float
+
+    @property
+    def train_mib(self) -> float:
+        """What the training step added: ``peak − baseline``."""
+        return self.peak_mib - self.baseline_mib
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "train_mib": self.train_mib}
+
+
+def _peak_rss_mib() -> float:
+    """The process's peak resident set size (VmHWM; ru_maxrss where /proc is missing)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(model: str, size: int, batch_size: int, gpu: bool) -> dict:
+    """Runs in the fresh process: build, allocate weights, take one training step."""
+    from mxnet import autograd, gluon
+    ctx = mx.gpu(0) if gpu else mx.cpu()
+    net = build_model(model)
+    net.initialize(mx.init.Xavier(), ctx=ctx)
+    net(mx.nd.zeros((1, 3, 32, 32), ctx=ctx)).wait_to_read()   # resolve deferred shapes
+    mx.nd.waitall()
+    used = lambda: (lambda free, total: (total - free) / MIB)(*mx.context.gpu_memory_info(0))
+    baseline = used() if gpu else _peak_rss_mib()
+    net.hybridize(static_alloc=False)
+    trainer = gluon.Trainer(net.collect_params(), "sgd",
+                            {"learning_rate": 0.01, "momentum": 0.9, "wd": 1e-4})
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    X = mx.nd.random.uniform(shape=(batch_size, 3, size, size), ctx=ctx)
+    y = mx.nd.array(np.arange(batch_size) % 10, ctx=ctx)
+    start = time.perf_counter()
+    with autograd.record():
+        loss = loss_fn(net(X), y)
+    loss.backward()
+    trainer.step(batch_size)
+    mx.nd.waitall()
+    step_s = time.perf_counter() - start
+    peak = used() if gpu else _peak_rss_mib()
+    return {"model": model, "size": size, "batch_size": batch_size,
+            "device": "gpu(0)" if gpu else "cpu", "baseline_mib": baseline,
+            "peak_mib": peak, "step_s": step_s}
+
+
+def measure_peak(model: str, size: int, batch_size: int, gpu: bool | None = None,
+                 timeout: float = 900) -> PeakMemory:
+    """Measure one configuration in a fresh ``python`` subprocess, so runs do not share
+    allocator pools or a high-water mark. ``gpu=None`` uses a GPU when there is one."""
+    if gpu is None:
+        from .devices import num_gpus
+        gpu = num_gpus() > 0
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    cmd = [sys.executable, "-m", "gluon_densenet.memory", model, str(size), str(batch_size),
+           "gpu" if gpu else "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"measuring {model} at {size} px, batch {batch_size} failed:\n"
+                           f"{proc.stderr[-2000:]}")
+    return PeakMemory(**json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+if __name__ == "__main__":
+    _m, _size, _batch, _dev = sys.argv[1:5]
+    print(json.dumps(_child(_m, int(_size), int(_batch), _dev == "gpu")))
