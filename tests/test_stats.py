@@ -1,0 +1,29 @@
+"""Tests for gluon_densenet.stats."""
+import math
+
+import pytest
+
+from gluon_densenet.stats import mean_std, welch
+
+
+def test_mean_std():
+    assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    m, s = mean_std([5.0])
+    assert m == 5.0 and math.isnan(s)
+    with pytest.raises(ValueError):
+        mean_std([])
+
+
+def test_welch_matches_a_hand_computation():
+    a, b = [0.90, 0.91, 0.92], [0.88, 0.89, 0.87]
+    w = welch(a, b)
+    assert w.diff == pytest.approx(0.03)
+    assert w.se == pytest.approx(math.sqrt(0.0001 / 3 + 0.0001 / 3))
+    assert w.t == pytest.approx(0.03 / w.se)
+    assert w.df == pytest.approx(4.0)
+    assert w.p == pytest.approx(0.0213, abs=1e-3)     # scipy.stats.ttest_ind(equal_var=False)
+
+
+def test_welch_needs_two_per_group():
+    with pytest.raises(ValueError):
+        welch([1.0], [1.0, 2.0])
