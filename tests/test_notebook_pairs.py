@@ -19,7 +19,7 @@ def test_every_notebook_is_paired():
     assert py, "no chapters found"
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
 def test_pair_is_in_sync(source):
     text = jupytext.read(source)
     ipynb = jupytext.read(source.with_suffix(".ipynb"))
@@ -27,7 +27,7 @@ def test_pair_is_in_sync(source):
         f"{source.name} and its .ipynb differ: run `jupytext --sync {source}` (or make notebooks)"
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
 def test_committed_outputs_exist(source):
     nb = jupytext.read(source.with_suffix(".ipynb"))
     code = [c for c in nb.cells if c.cell_type == "code"]
