@@ -74,10 +74,17 @@ class DenseBlock(nn.HybridBlock):
 
     ``in_channels`` (optional) lets every parameter shape be known before the first
     forward pass, so parameters can be counted straight after ``initialize()``.
+
+    ``memory_efficient=True`` marks the block for
+    :func:`gluon_densenet.memory_efficient.forward_backward`, the training step that keeps
+    only the layers' narrow outputs and recomputes each layer's concat → BN → ReLU → conv
+    in backward: the same parameters, outputs and gradients, far less training memory,
+    some extra time. The block's ordinary forward is unchanged.
     """
 
     def __init__(self, num_layers: int, growth_rate: int, bn_size: int | None = None,
-                 dropout: float = 0.0, in_channels: int = 0, **kwargs):
+                 dropout: float = 0.0, in_channels: int = 0, memory_efficient: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         if num_layers < 1 or growth_rate < 1:
             raise ValueError("DenseBlock needs num_layers >= 1 and growth_rate >= 1, "
@@ -85,6 +92,7 @@ class DenseBlock(nn.HybridBlock):
         self.num_layers = num_layers
         self.growth_rate = growth_rate
         self.in_channels = in_channels
+        self.memory_efficient = bool(memory_efficient)
         self._blocked_concat_ok = (in_channels > 0 and in_channels % ONEDNN_CHANNEL_BLOCK == 0
                                    and growth_rate % ONEDNN_CHANNEL_BLOCK == 0)
         with self.name_scope():

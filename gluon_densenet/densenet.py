@@ -65,12 +65,17 @@ class DenseNet(nn.HybridBlock):
     stem: ``"imagenet"`` (7×7/2 conv + 3×3/2 max pool) or ``"cifar"`` (3×3/1 conv).
     classes: outputs of the classifier.
     in_channels: input image channels (3 for RGB, 1 for Fashion-MNIST).
+    memory_efficient: let :func:`gluon_densenet.memory_efficient.forward_backward`
+        recompute each dense layer's concat → BN → ReLU → conv in backward instead of
+        storing it; same parameters and results, much less training memory. The ordinary
+        forward is unchanged.
     """
 
     def __init__(self, block_config: tuple[int, ...] | list[int], growth_rate: int = 32,
                  init_features: int = 64, bn_size: int | None = 4, compression: float = 0.5,
                  dropout: float = 0.0, transition_pool: str = "avg", stem: str = "imagenet",
-                 classes: int = 1000, in_channels: int = 3, **kwargs):
+                 classes: int = 1000, in_channels: int = 3, memory_efficient: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
@@ -89,6 +94,7 @@ class DenseNet(nn.HybridBlock):
         self.stem = stem
         self.classes = classes
         self.in_channels = in_channels
+        self.memory_efficient = bool(memory_efficient)
 
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")
@@ -105,7 +111,8 @@ class DenseNet(nn.HybridBlock):
             channels = init_features
             for i, num_layers in enumerate(self.block_config):
                 block = DenseBlock(num_layers, growth_rate, bn_size=bn_size, dropout=dropout,
-                                   in_channels=channels, prefix=f"stage{i + 1}_")
+                                   in_channels=channels, memory_efficient=memory_efficient,
+                                   prefix=f"stage{i + 1}_")
                 self.features.add(block)
                 channels = block.out_channels(channels)
                 if i != len(self.block_config) - 1:

@@ -1,0 +1,190 @@
+"""Memory-efficient training of DenseNets (Pleiss et al., 2017) for MXNet 1.9 Gluon.
+
+A standard dense layer keeps, for backward, the concatenation of all earlier features and
+its BN and ReLU outputs — each as wide as everything seen so far, so activation memory grows
+quadratically with the layers of a block. :func:`forward_backward` is a training step that
+keeps, per dense layer, only its narrow output (``k`` channels) and the output of its first
+half, and recomputes the first half
+
+    concat(features) → BN → ReLU → conv (1×1 in a bottleneck layer, 3×3 in a plain one)
+
+during backward. It replaces the ``autograd.record(); loss.backward()`` part of a step::
+
+    net = densenet121(classes=10, memory_efficient=True)
+    ...
+    loss = forward_backward(net, X, y, loss_fn)   # forward and backward, returns the loss
+    trainer.step(X.shape[0])
+
+How: the network is run as a chain of *segments*, each recorded (or, for the first halves,
+run unrecorded and recorded again in backward) as its own small autograd graph whose inputs
+are detached leaves. Backward visits the segments last to first, each with an ordinary
+top-level ``backward()``, feeding it the gradient its outputs accumulated from later
+segments. There is no nested autograd (which gives wrong gradients in MXNet 1.9, see
+``/work/shared/notes/memory-efficient.md``) and no custom operator (a custom operator
+running oneDNN executors raced with the threaded engine here and gave nondeterministic
+gradients). Outputs, gradients of every parameter and BatchNorm running statistics equal
+the standard step's. Only dense blocks built with ``memory_efficient=True`` are
+recomputed; the net's ordinary ``net(X)`` is unchanged (inference needs nothing stored).
+
+BatchNorm running statistics: MXNet's BatchNorm updates them in its *backward*, not its
+forward. The unrecorded forward of a first half therefore leaves them alone, and the one
+recorded recomputation + backward updates them exactly once, as in the standard step.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from mxnet import autograd, nd
+from mxnet.gluon import nn
+
+from .blocks import ONEDNN_CHANNEL_BLOCK, DenseBlock
+
+__all__ = ["forward_backward", "forward_segments", "is_memory_efficient"]
+
+
+def is_memory_efficient(net: nn.Block) -> bool:
+    """Whether ``net`` contains a :class:`DenseBlock` built with ``memory_efficient=True``."""
+    found = []
+    net.apply(lambda b: found.append(isinstance(b, DenseBlock) and b.memory_efficient))
+    return any(found)
+
+
+def _leaf(x: nd.NDArray, grad_req: str = "add") -> nd.NDArray:
+    """A detached copy-free view of ``x`` with its own gradient buffer."""
+    v = x.detach()
+    v.attach_grad(grad_req=grad_req)
+    return v
+
+
+class _Tape:
+    """The segments of one forward pass, replayed last to first by :meth:`backward`."""
+
+    def __init__(self):
+        self._entries: list[tuple] = []
+
+    def recorded(self, fn: Callable, inputs: Sequence[nd.NDArray], needs_grad: bool = True,
+                 leaf_req: str = "add") -> nd.NDArray:
+        """Run ``fn(*inputs)`` recorded; return its output as a fresh leaf."""
+        with autograd.record():
+            out = fn(*inputs)
+        if not needs_grad:             # the last segment: its output is the loss
+            self._entries.append(("recorded", out, None))
+            return out
+        leaf = _leaf(out, leaf_req)
+        self._entries.append(("recorded", out, leaf))
+        return leaf
+
+    def recomputed(self, fn: Callable, inputs: Sequence[nd.NDArray]) -> nd.NDArray:
+        """Run ``fn(*inputs)`` unrecorded (training mode); record it again in backward."""
+        with autograd.pause(train_mode=True):
+            out = fn(*inputs)
+        leaf = _leaf(out, "add")
+        self._entries.append(("recomputed", fn, inputs, leaf))
+        return leaf
+
+    def backward(self) -> None:
+        for entry in reversed(self._entries):
+            if entry[0] == "recorded":
+                _, out, leaf = entry
+                if leaf is None:
+                    out.backward()
+                else:
+                    out.backward(leaf.grad)
+            else:
+                _, fn, inputs, leaf = entry
+                with autograd.record():
+                    out = fn(*inputs)
+                out.backward(leaf.grad)
+        self._entries.clear()
+
+
+def _concat(features: Sequence[nd.NDArray], blocked_ok: bool) -> nd.NDArray:
+    """Channel-concatenate like :func:`gluon_densenet.blocks.concat_channels`: straight
+    when every piece is a multiple of oneDNN's 16-channel block, else through 3-D views."""
+    if len(features) == 1:
+        return features[0]
+    if blocked_ok:
+        return nd.concat(*features, dim=1)
+    n, _, h, w = features[0].shape
+    z = nd.concat(*[f.reshape((0, 0, -1)) for f in features], dim=1)
+    return z.reshape((n, -1, h, w))
+
+
+def _blocked_ok(features: Sequence[nd.NDArray]) -> bool:
+    return all(f.shape[1] % ONEDNN_CHANNEL_BLOCK == 0 for f in features)
+
+
+def _dense_block(tape: _Tape, block: DenseBlock, x: nd.NDArray) -> nd.NDArray:
+    features = [x]
+    for layer in block.net:
+        children = list(layer)
+        first, rest = children[:3], children[3:]
+        blocked = _blocked_ok(features)
+
+        def first_half(*feats, _first=first, _blocked=blocked):
+            h = _concat(feats, _blocked)
+            for child in _first:
+                h = child(h)
+            return h
+
+        h = tape.recomputed(first_half, list(features))
+        if rest:
+            def second_half(h, _rest=rest):
+                for child in _rest:
+                    h = child(h)
+                return h
+            f = tape.recorded(second_half, [h])
+        else:                          # a plain conv_block: the conv was the first half
+            f = h
+        features.append(f)
+    blocked = _blocked_ok(features)
+    return tape.recorded(lambda *feats: _concat(feats, blocked), features)
+
+
+def forward_segments(net: nn.Block, X: nd.NDArray, tail: Callable | None = None,
+                     tape: _Tape | None = None):
+    """Run ``net`` (a :class:`~gluon_densenet.densenet.DenseNet`) segment by segment on
+    ``X``, recording on ``tape``; ``tail(out)`` (e.g. the loss) is part of the last
+    segment. Returns the last segment's output (recorded, not a leaf)."""
+    tape = tape if tape is not None else _Tape()
+    x = X
+    pending: list[nn.Block] = []     # consecutive ordinary layers, run as one segment
+
+    def flush(x, last=False):
+        layers = list(pending)
+        pending.clear()
+        if not layers and not last:
+            return x
+
+        def run(x, _layers=layers):
+            for layer in _layers:
+                x = layer(x)
+            if last:
+                x = net.output(x)
+                if tail is not None:
+                    x = tail(x)
+            return x
+        return tape.recorded(run, [x], needs_grad=not last)
+
+    for child in net.features:
+        if isinstance(child, DenseBlock) and child.memory_efficient:
+            x = flush(x)
+            x = _dense_block(tape, child, x)
+        else:
+            pending.append(child)
+    return flush(x, last=True), tape
+
+
+def forward_backward(net: nn.Block, X: nd.NDArray, y: nd.NDArray, loss_fn: Callable) -> nd.NDArray:
+    """Memory-efficient forward and backward of ``loss_fn(net(X), y)``.
+
+    Leaves every parameter's gradient as ``with autograd.record(): loss = loss_fn(net(X),
+    y)`` followed by ``loss.backward()`` would (and BatchNorm running statistics updated
+    once); returns the per-sample loss. Call ``trainer.step(batch_size)`` afterwards.
+    Dense blocks without ``memory_efficient=True`` run as ordinary recorded segments.
+    """
+    if hasattr(net, "_check_input_shape"):
+        net._check_input_shape(X.shape)
+    loss, tape = forward_segments(net, X, tail=lambda out: loss_fn(out, y))
+    tape.backward()
+    return loss.detach()

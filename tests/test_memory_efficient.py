@@ -1,0 +1,123 @@
+"""The memory-efficient training step equals the standard one (outputs, every gradient,
+BatchNorm running statistics), on small nets, CPU."""
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon, nd
+
+from gluon_densenet import DenseBlock, DenseNet, densenet121
+from gluon_densenet.memory_efficient import forward_backward, is_memory_efficient
+
+LOSS = gluon.loss.SoftmaxCrossEntropyLoss()
+
+
+def _pair(make):
+    """Two nets from ``make(memory_efficient)`` with identical parameters."""
+    mx.random.seed(0)
+    std, eff = make(False), make(True)
+    std.initialize(mx.init.Xavier())
+    eff.initialize(mx.init.Xavier())
+    ps, pe = std.collect_params(), eff.collect_params()
+    assert sorted(ps) == sorted(pe)
+    for name in ps:
+        pe[name].set_data(ps[name].data())
+    return std, eff
+
+
+def _standard_step(net, X, y):
+    with autograd.record():
+        loss = LOSS(net(X), y)
+    loss.backward()
+    return loss
+
+
+def _assert_same(std, eff, rtol=1e-4, atol=1e-6):
+    ps, pe = std.collect_params(), eff.collect_params()
+    for name in ps:
+        a, b = ps[name], pe[name]
+        if a.grad_req == "null":     # running statistics
+            np.testing.assert_allclose(b.data().asnumpy(), a.data().asnumpy(),
+                                       rtol=rtol, atol=atol, err_msg=name)
+        else:
+            g = a.grad().asnumpy()
+            np.testing.assert_allclose(b.grad().asnumpy(), g, rtol=rtol,
+                                       atol=atol * max(1.0, np.abs(g).max()), err_msg=name)
+
+
+@pytest.mark.parametrize("growth_rate", [8, 12, 16])
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_gradients_equal_standard(growth_rate, hybridize):
+    std, eff = _pair(lambda me: DenseNet((2, 3), growth_rate=growth_rate,
+                                         init_features=2 * growth_rate, stem="cifar",
+                                         classes=10, in_channels=3, memory_efficient=me,
+                                         prefix="net_"))
+    if hybridize:
+        std.hybridize()
+        eff.hybridize()
+    X = nd.random.uniform(shape=(4, 3, 8, 8))
+    y = nd.array([0, 3, 5, 9])
+    for _ in range(2):               # the second step sees updated running statistics
+        loss_std = _standard_step(std, X, y)
+        loss_eff = forward_backward(eff, X, y, LOSS)
+    np.testing.assert_allclose(loss_eff.asnumpy(), loss_std.asnumpy(), rtol=1e-5, atol=1e-6)
+    _assert_same(std, eff)
+    np.testing.assert_allclose(eff(X).asnumpy(), std(X).asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_plain_conv_layers_and_dropout_free_path():
+    std, eff = _pair(lambda me: DenseNet((2, 2), growth_rate=12, init_features=24,
+                                         bn_size=None, stem="cifar", classes=10,
+                                         memory_efficient=me, prefix="net_"))
+    X = nd.random.uniform(shape=(3, 3, 8, 8))
+    y = nd.array([1, 2, 3])
+    _standard_step(std, X, y)
+    forward_backward(eff, X, y, LOSS)
+    _assert_same(std, eff)
+
+
+def test_running_statistics_updated_once():
+    std, eff = _pair(lambda me: DenseNet((2,), growth_rate=8, init_features=16, stem="cifar",
+                                         classes=10, memory_efficient=me, prefix="net_"))
+    X = nd.random.uniform(shape=(4, 3, 6, 6)) * 3 + 1
+    y = nd.array([0, 1, 2, 3])
+    before = {n: p.data().asnumpy().copy() for n, p in eff.collect_params(".*running.*").items()}
+    _standard_step(std, X, y)
+    forward_backward(eff, X, y, LOSS)
+    for name, p in eff.collect_params(".*running.*").items():
+        after = p.data().asnumpy()
+        assert not np.allclose(after, before[name]), f"{name} was not updated"
+        # Updated exactly once: equal to the standard step's single update.
+        np.testing.assert_allclose(after, std.collect_params()[name].data().asnumpy(),
+                                   rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_dense_block_flag_and_detection():
+    blk = DenseBlock(2, 8, bn_size=4, in_channels=16, memory_efficient=True)
+    assert blk.memory_efficient
+    assert not DenseBlock(2, 8, bn_size=4, in_channels=16).memory_efficient
+    net = densenet121(classes=10, memory_efficient=True)
+    assert net.memory_efficient and is_memory_efficient(net)
+    assert not is_memory_efficient(densenet121(classes=10))
+
+
+def test_densenet121_flag_at_tiny_input():
+    std, eff = _pair(lambda me: densenet121(classes=10, memory_efficient=me, prefix="d_"))
+    X = nd.random.uniform(shape=(2, 3, 32, 32))
+    y = nd.array([1, 7])
+    _standard_step(std, X, y)
+    loss = forward_backward(eff, X, y, LOSS)
+    assert loss.shape == (2,)
+    _assert_same(std, eff, rtol=1e-3, atol=1e-5)
+
+
+def test_works_with_a_trainer():
+    _, eff = _pair(lambda me: DenseNet((2,), growth_rate=8, init_features=16, stem="cifar",
+                                       classes=10, memory_efficient=me, prefix="net_"))
+    trainer = gluon.Trainer(eff.collect_params(), "sgd", {"learning_rate": 0.1})
+    X = nd.random.uniform(shape=(8, 3, 6, 6))
+    y = nd.array([0, 1, 2, 3, 4, 5, 6, 7])
+    losses = []
+    for _ in range(5):
+        losses.append(float(forward_backward(eff, X, y, LOSS).mean().asscalar()))
+        trainer.step(X.shape[0])
+    assert losses[-1] < losses[0]
