@@ -1,0 +1,160 @@
+"""Training under a fixed wall-time budget, so nets of different sizes compare fairly.
+
+    spec = NetSpec("d2l-21 @32", (4, 4, 4, 4), resize=32)
+    result = budgeted_run(spec, budget_s=180, batch_size=128, seed=0)
+    result.row()     # label, params, epochs, s/epoch, test accuracy, ...
+
+Each run first times a few forward/backward passes, plans as many epochs as fit the
+budget (so the cosine learning-rate schedule ends inside it), then trains with
+``train(..., time_budget_s=...)`` as a hard stop.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import mxnet as mx
+from mxnet import autograd, gluon
+
+from .data import load_data
+from .densenet import DenseNet
+from .summary import count_parameters
+from .training import History, train
+
+__all__ = ["NetSpec", "RunResult", "budgeted_run", "estimate_epoch_seconds"]
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """A Fashion-MNIST DenseNet (1 input channel, 10 classes) and its input size."""
+    label: str
+    block_config: tuple[int, ...]
+    growth_rate: int = 32
+    init_features: int = 64
+    bn_size: int | None = None
+    stem: str = "imagenet"
+    resize: int | None = None
+    """Input side length (``None``: the native 28 px)."""
+    transition_pool: str = "avg"
+    compression: float = 0.5
+
+    def build(self) -> DenseNet:
+        return DenseNet(self.block_config, growth_rate=self.growth_rate,
+                        init_features=self.init_features, bn_size=self.bn_size,
+                        compression=self.compression, transition_pool=self.transition_pool,
+                        stem=self.stem, classes=10, in_channels=1)
+
+    def parameters(self) -> int:
+        net = self.build()
+        net.initialize()
+        return count_parameters(net)
+
+
+@dataclass
+class RunResult:
+    """The outcome of one budgeted run."""
+    spec: NetSpec
+    seed: int
+    budget_s: float
+    params: int
+    planned_epochs: int
+    estimated_epoch_s: float
+    steps_per_epoch: int
+    history: History = field(repr=False)
+    wall_s: float
+    """Whole run: timing probe + training + evaluation."""
+
+    @property
+    def epochs(self) -> float:
+        """Epochs trained, fractional if the budget cut the last one short."""
+        return sum((r.steps if r.steps is not None else self.steps_per_epoch)
+                   / self.steps_per_epoch for r in self.history)
+
+    @property
+    def test_acc(self) -> float:
+        """Test accuracy after the last (possibly partial) epoch."""
+        return self.history.last.test_acc if len(self.history) else math.nan
+
+    @property
+    def epoch_s(self) -> float:
+        """Mean wall time of the complete epochs (training + evaluation); from the
+        partial epoch, scaled up, if the budget ended the first one."""
+        full = [r.time_s for r in self.history if r.steps == self.steps_per_epoch]
+        if full:
+            return sum(full) / len(full)
+        if len(self.history) and self.history[0].steps:
+            return self.history[0].time_s * self.steps_per_epoch / self.history[0].steps
+        return math.nan
+
+    def row(self) -> dict[str, Any]:
+        """A flat record for tables and CSV/JSON files."""
+        return {"label": self.spec.label, "seed": self.seed, "params": self.params,
+                "resize": self.spec.resize or 28, "growth_rate": self.spec.growth_rate,
+                "blocks": "-".join(map(str, self.spec.block_config)),
+                "bottleneck": bool(self.spec.bn_size), "pool": self.spec.transition_pool,
+                "budget_s": self.budget_s, "planned_epochs": self.planned_epochs,
+                "epochs": round(self.epochs, 3), "epoch_s": round(self.epoch_s, 2),
+                "wall_s": round(self.wall_s, 1), "test_acc": self.test_acc,
+                "best_test_acc": self.history.best.test_acc if len(self.history) else math.nan,
+                "budget_exhausted": self.history.budget_exhausted}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": asdict(self.spec), "row": self.row(), "history": self.history.to_dict()}
+
+
+def estimate_epoch_seconds(net: gluon.HybridBlock, train_iter, test_iter,
+                           probe_steps: int = 4, ctx: mx.Context | None = None) -> float:
+    """Seconds one epoch (training + evaluating ``test_iter``) should take, from timing
+    ``probe_steps`` forward/backward passes after a warm-up one. No parameter is
+    updated (BatchNorm running statistics do move a little)."""
+    ctx = ctx or mx.cpu()
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    batches = iter(train_iter)
+    X, y = next(batches)
+    X, y = X.as_in_context(ctx), y.as_in_context(ctx)
+
+    def step() -> None:
+        with autograd.record():
+            loss = loss_fn(net(X), y)
+        loss.backward()
+        mx.nd.waitall()
+
+    step()                                            # graph build, oneDNN primitives
+    start = time.perf_counter()
+    for _ in range(probe_steps):
+        step()
+    per_step = (time.perf_counter() - start) / probe_steps
+    start = time.perf_counter()
+    for _ in range(probe_steps):
+        net(X).wait_to_read()
+    per_eval = (time.perf_counter() - start) / probe_steps
+    # +10 % for the optimizer update, data preparation and the host sync per batch
+    return 1.1 * (len(train_iter) * per_step + len(test_iter) * per_eval)
+
+
+def budgeted_run(spec: NetSpec, budget_s: float, *, batch_size: int = 128, seed: int = 0,
+                 lr: float = 0.1, wd: float = 1e-4, subset: bool = False,
+                 limit: int | None = None, test_limit: int | None = None,
+                 max_epochs: int = 100, data_dir: str | None = None) -> RunResult:
+    """Train ``spec`` on Fashion-MNIST for ``budget_s`` seconds of wall time (timing
+    probe included) with SGD + momentum and a cosine schedule; evaluate on the test
+    set after every epoch."""
+    start = time.perf_counter()
+    mx.random.seed(seed)
+    train_iter, test_iter = load_data(batch_size, resize=spec.resize, subset=subset, seed=seed,
+                                      limit=limit, test_limit=test_limit, data_dir=data_dir,
+                                      download=False)
+    net = spec.build()
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    params = count_parameters(net)
+    epoch_s = estimate_epoch_seconds(net, train_iter, test_iter)
+    left = budget_s - (time.perf_counter() - start)
+    epochs = int(min(max_epochs, max(1, left // epoch_s)))
+    history = train(net, train_iter, test_iter, epochs=epochs, lr=lr, wd=wd,
+                    lr_schedule="cosine", seed=seed, progress=False,
+                    time_budget_s=max(left, 1e-3))
+    return RunResult(spec, seed, budget_s, params, epochs, epoch_s, len(train_iter), history,
+                     time.perf_counter() - start)

@@ -1,0 +1,31 @@
+"""Tests for gluon_densenet.budget (tiny nets on the shipped subset)."""
+import pytest
+
+from gluon_densenet.budget import NetSpec, budgeted_run
+
+TINY = NetSpec("tiny", (1, 1), growth_rate=8, init_features=16, resize=32)
+
+
+def test_spec_builds_a_one_channel_ten_class_net():
+    net = TINY.build()
+    assert net.in_channels == 1 and net.classes == 10 and net.transition_pool == "avg"
+    assert TINY.parameters() > 0
+    assert NetSpec("m", (1, 1), transition_pool="max").build().transition_pool == "max"
+
+
+def test_budgeted_run_plans_epochs_and_reports_a_row():
+    r = budgeted_run(TINY, budget_s=60, batch_size=64, subset=True, limit=128, test_limit=64,
+                     max_epochs=2)
+    assert r.planned_epochs == 2 and len(r.history) == 2 and r.steps_per_epoch == 2
+    assert r.epochs == pytest.approx(2.0) and not r.history.budget_exhausted
+    row = r.row()
+    assert row["label"] == "tiny" and row["params"] == TINY.parameters()
+    assert 0.0 <= row["test_acc"] <= 1.0 and row["resize"] == 32
+    assert r.to_dict()["history"]["time_budget_s"] == pytest.approx(r.history.time_budget_s)
+
+
+def test_tight_budget_stops_early():
+    r = budgeted_run(TINY, budget_s=1e-3, batch_size=16, subset=True, limit=160,
+                     test_limit=32)
+    assert r.planned_epochs == 1 and r.history.budget_exhausted
+    assert r.epochs < 1
