@@ -1,0 +1,61 @@
+"""Where a network's parameters sit: stem, each stage, transitions, final norm, classifier.
+
+Works on any hybridizable net whose stage parameters carry ``stageN_`` in their names,
+as the DenseNets here and the Gluon model-zoo ResNets do::
+
+    stage_parameters(densenet121(classes=1000))
+    # {'stem': 9472, 'stage 1': 335040, 'transition 1': 33280, ..., 'classifier': 1025000}
+"""
+from __future__ import annotations
+
+import re
+
+import mxnet as mx
+import numpy as np
+
+__all__ = ["classifier_in_units", "stage_parameters"]
+
+_STAGE = re.compile(r"_stage(\d+)_")
+
+
+def _learnable_shapes(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...]
+                      ) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) of the learnable parameters in graph order, inferred (no init needed)."""
+    net.hybridize()
+    sym = net(mx.sym.var("data"))
+    shapes, _, _ = sym.infer_shape(data=input_shape)
+    return [(n, tuple(s)) for n, s in zip(sym.list_arguments(), shapes) if n != "data"]
+
+
+def stage_parameters(net: mx.gluon.HybridBlock,
+                     input_shape: tuple[int, ...] = (1, 3, 224, 224)) -> dict[str, int]:
+    """Learnable parameters per part, in order: ``stem``, ``stage N``, ``transition N``
+    (between stages), ``final norm`` (after the last stage), ``classifier`` (the last
+    fully connected layer). BatchNorm running statistics are not counted."""
+    shapes = _learnable_shapes(net, input_shape)
+    parts: dict[str, int] = {}
+    last_stage = 0
+    final = max((int(m.group(1)) for n, _ in shapes if (m := _STAGE.search(n))), default=0)
+    classifier = {n for n, _ in shapes if n.rsplit("_", 1)[0] == shapes[-1][0].rsplit("_", 1)[0]}
+    for name, shape in shapes:
+        m = _STAGE.search(name)
+        if m:
+            last_stage = int(m.group(1))
+            part = f"stage {last_stage}"
+        elif name in classifier:
+            part = "classifier"
+        elif last_stage == 0:
+            part = "stem"
+        elif last_stage == final:
+            part = "final norm"
+        else:
+            part = f"transition {last_stage}"
+        parts[part] = parts.get(part, 0) + int(np.prod(shape))
+    return parts
+
+
+def classifier_in_units(net: mx.gluon.HybridBlock,
+                        input_shape: tuple[int, ...] = (1, 3, 224, 224)) -> int:
+    """Width of the feature vector the classifier reads (1024 for DenseNet-121)."""
+    weights = [s for n, s in _learnable_shapes(net, input_shape) if n.endswith("_weight")]
+    return int(weights[-1][1])
