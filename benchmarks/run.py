@@ -1,0 +1,436 @@
+"""Side-by-side speed and memory of DenseNet-121: gluon_densenet vs MXNet's model zoo vs
+torchvision (when torch is importable).
+
+Every configuration (contender × task × input size) runs in a *fresh* subprocess (this
+script with ``--worker``), so its peak RSS (``VmHWM``) is its own. Configurations are run in
+rounds, alternating between contenders, and each figure is the median over ``--repeats``
+rounds; warm-up iterations are excluded from timings. All contenders use 10 classes and
+3-channel input.
+
+    python benchmarks/run.py                  # full run: 32 px (batch 64), 224 px (batch 16)
+    python benchmarks/run.py --tiny           # seconds: a tiny net, used by the tests
+    python benchmarks/run.py --sizes 224 --repeats 3 --iters 5
+
+Writes ``benchmarks/results/latest.json`` and ``benchmarks/results/README.md`` (a markdown
+table generated from the JSON; ``--out-dir`` to change where).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_BATCH = {32: 64, 224: 16}
+#: Contenders: (name, task) → description.
+CONTENDERS = {
+    "gluon": "gluon_densenet densenet121, fast_hybridize (static alloc/shape)",
+    "gluon_plain": "gluon_densenet densenet121, plain hybridize()",
+    "gluon_me": "gluon_densenet densenet121(memory_efficient=True) + forward_backward",
+    "gluon_opt": "gluon_densenet densenet121, optimized_inference (oneDNN fusion)",
+    "modelzoo": "mx.gluon.model_zoo.vision.densenet121, hybridize(static alloc/shape)",
+    "torch": "torchvision densenet121",
+    "torch_me": "torchvision densenet121(memory_efficient=True)",
+}
+TRAIN = ["gluon", "gluon_plain", "gluon_me", "modelzoo", "torch", "torch_me"]
+INFER = ["gluon", "gluon_opt", "modelzoo", "torch"]
+
+
+def peak_rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- worker ---------------------------------------------------------------------------
+
+def _tiny_gluon(me):
+    from gluon_densenet import DenseNet
+    return DenseNet((2, 2), growth_rate=8, init_features=16, classes=10, in_channels=3,
+                    memory_efficient=me)
+
+
+def _worker_mxnet(cfg):
+    import mxnet as mx
+    from mxnet import autograd, gluon, nd
+
+    from gluon_densenet import densenet121
+    from gluon_densenet.memory_efficient import forward_backward
+    from gluon_densenet.performance import fast_hybridize, optimized_inference
+
+    name, task, size, batch = cfg["contender"], cfg["task"], cfg["size"], cfg["batch"]
+    me = name == "gluon_me"
+    if name == "modelzoo":
+        net = mx.gluon.model_zoo.vision.densenet121(classes=10)
+    elif cfg["tiny"]:
+        net = _tiny_gluon(me)
+    else:
+        net = densenet121(classes=10, memory_efficient=me)
+    net.initialize(mx.init.Xavier())
+    X = nd.random.uniform(shape=(batch, 3, size, size))
+    y = nd.array(list(range(10)) * (batch // 10 + 1))[:batch]
+    if name == "gluon_plain":
+        net.hybridize()
+    elif name == "gluon_opt":
+        optimized_inference(net, X)
+    else:
+        fast_hybridize(net)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01, "momentum": 0.9})
+
+    def step():
+        if task == "infer":
+            net(X).wait_to_read()
+            return
+        if me:
+            forward_backward(net, X, y, loss_fn)
+        else:
+            with autograd.record():
+                loss = loss_fn(net(X), y)
+            loss.backward()
+        trainer.step(batch)
+        nd.waitall()
+
+    return step
+
+
+def _worker_torch(cfg):
+    import torch
+    import torchvision
+
+    name, task, size, batch = cfg["contender"], cfg["task"], cfg["size"], cfg["batch"]
+    kw = dict(num_classes=10, memory_efficient=name == "torch_me")
+    if cfg["tiny"]:
+        net = torchvision.models.DenseNet(growth_rate=8, block_config=(2, 2),
+                                          num_init_features=16, **kw)
+    else:
+        net = torchvision.models.densenet121(**kw)
+    X = torch.rand(batch, 3, size, size)
+    y = torch.arange(batch) % 10
+    loss_fn = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    if task == "infer":
+        net.eval()
+    else:
+        net.train()
+
+    def step():
+        if task == "infer":
+            with torch.inference_mode():
+                net(X)
+            return
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(X), y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def _worker_pipeline(cfg):
+    """Fraction of a training step (32 px, Fashion-MNIST, 1 channel) spent loading."""
+    import mxnet as mx
+    from mxnet import autograd, gluon, nd
+
+    from gluon_densenet import densenet121
+    from gluon_densenet.performance import fast_hybridize
+
+    batch, size, iters = cfg["batch"], cfg["size"], cfg["iters"]
+    source = "fashion-mnist subset via gluon_densenet.data.load_data"
+    try:
+        from gluon_densenet.data import load_data
+        train_iter, _ = load_data(batch, resize=size, subset=True, download=False)
+        loader = lambda: iter(train_iter)  # noqa: E731
+    except Exception as exc:  # data module unavailable: same vectorised resize path
+        source = f"synthetic uint8 via BilinearResize2D ({type(exc).__name__})"
+        raw = (nd.random.uniform(0, 255, shape=(batch * (iters + 2), 1, 28, 28))).astype("uint8")
+
+        def loader():
+            for i in range(iters + 2):
+                x = raw[i * batch:(i + 1) * batch].astype("float32") / 255
+                yield (nd.contrib.BilinearResize2D(x, height=size, width=size),
+                       nd.zeros((batch,)))
+    if cfg["tiny"]:
+        from gluon_densenet import DenseNet
+        net = DenseNet((2, 2), growth_rate=8, init_features=16, classes=10, in_channels=1)
+    else:
+        net = densenet121(classes=10, in_channels=1)
+    net.initialize(mx.init.Xavier())
+    fast_hybridize(net)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01})
+    load_t, step_t, n = 0.0, 0.0, 0
+    it = loader()
+    for i in range(iters + cfg["warmup"]):
+        t0 = time.perf_counter()
+        try:
+            X, y = next(it)
+        except StopIteration:
+            it = loader()
+            X, y = next(it)
+        X.wait_to_read()
+        t1 = time.perf_counter()
+        with autograd.record():
+            loss = loss_fn(net(X), y)
+        loss.backward()
+        trainer.step(X.shape[0])
+        nd.waitall()
+        t2 = time.perf_counter()
+        if i >= cfg["warmup"]:
+            load_t += t1 - t0
+            step_t += t2 - t1
+            n += 1
+    return {"load_s_per_batch": load_t / n, "step_s_per_batch": step_t / n,
+            "load_fraction": load_t / (load_t + step_t), "source": source,
+            "batch": batch, "size": size, "peak_rss_mib": peak_rss_mib()}
+
+
+def worker(cfg: dict) -> dict:
+    if cfg["contender"] == "pipeline":
+        return _worker_pipeline(cfg)
+    make = _worker_torch if cfg["contender"].startswith("torch") else _worker_mxnet
+    step = make(cfg)
+    for _ in range(cfg["warmup"]):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(cfg["iters"]):
+        step()
+    elapsed = time.perf_counter() - t0
+    return {"img_per_s": cfg["iters"] * cfg["batch"] / elapsed,
+            "s_per_iter": elapsed / cfg["iters"], "peak_rss_mib": peak_rss_mib()}
+
+
+# --- driver ---------------------------------------------------------------------------
+
+def run_config(cfg: dict, timeout: float) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(cfg)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(cfg.get("env", {}))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout after {timeout:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None and \
+        importlib.util.find_spec("torchvision") is not None
+
+
+def build_configs(args) -> list[dict]:
+    configs = []
+    for size in args.sizes:
+        batch = args.batch or DEFAULT_BATCH.get(size, 16)
+        for task, names in (("train", TRAIN), ("infer", INFER)):
+            for name in names:
+                if name not in args.contenders:
+                    continue
+                if name == "modelzoo" and size != 224:
+                    continue            # its fixed 7×7 pool needs 224 px
+                if name == "gluon_me" and size < 224 and not args.tiny:
+                    continue            # memory-efficient training matters at large inputs
+                configs.append(dict(contender=name, task=task, size=size, batch=batch,
+                                    iters=args.iters, warmup=args.warmup, tiny=args.tiny))
+    if "pipeline" in args.contenders:
+        configs.append(dict(contender="pipeline", task="pipeline", size=32,
+                            batch=args.pipeline_batch, iters=args.iters * 3,
+                            warmup=args.warmup, tiny=args.tiny))
+    return configs
+
+
+def key(cfg: dict) -> str:
+    return f"{cfg['task']}/{cfg['size']}/{cfg['contender']}"
+
+
+def summarise(configs, runs) -> dict:
+    results = {}
+    for cfg in configs:
+        rs = runs[key(cfg)]
+        ok = [r for r in rs if "error" not in r]
+        entry = {**cfg, "runs": rs}
+        if ok:
+            for field in sorted({f for r in ok for f in r if isinstance(r[f], (int, float))}):
+                entry[field] = statistics.median(r[field] for r in ok if field in r)
+            if cfg["contender"] == "pipeline":
+                entry["source"] = ok[0].get("source")
+        else:
+            entry["error"] = rs[-1]["error"] if rs else "not run"
+        results[key(cfg)] = entry
+    return results
+
+
+def baseline_for(results, task, size) -> str | None:
+    for name in ("torch", "modelzoo"):
+        r = results.get(f"{task}/{size}/{name}")
+        if r and "img_per_s" in r:
+            return name
+    return None
+
+
+def table_rows(results) -> list[list[str]]:
+    rows = []
+    for k, r in results.items():
+        if r["contender"] == "pipeline":
+            continue
+        base = baseline_for(results, r["task"], r["size"])
+        if "error" in r:
+            rows.append([r["task"], str(r["size"]), str(r["batch"]), r["contender"],
+                         "error", "", "", r["error"][:60]])
+            continue
+        b = results.get(f"{r['task']}/{r['size']}/{base}") if base else None
+        ratio = f"{r['img_per_s'] / b['img_per_s']:.2f}" if b else "–"
+        mratio = f"{r['peak_rss_mib'] / b['peak_rss_mib']:.2f}" if b else "–"
+        rows.append([r["task"], str(r["size"]), str(r["batch"]), r["contender"],
+                     f"{r['img_per_s']:.1f}", f"{r['peak_rss_mib']:.0f}",
+                     f"{ratio} / {mratio}", f"vs {base}" if base else ""])
+    return rows
+
+
+HEADER = ["task", "px", "batch", "contender", "img/s", "peak RSS MiB",
+          "speed / memory ratio", "baseline"]
+
+
+def extra_lines(results) -> list[str]:
+    lines = []
+    for size in sorted({r["size"] for r in results.values()}):
+        std, eff = results.get(f"train/{size}/gluon"), results.get(f"train/{size}/gluon_me")
+        if std and eff and "img_per_s" in std and "img_per_s" in eff:
+            lines.append(f"Memory-efficient training at {size} px: peak RSS "
+                         f"{std['peak_rss_mib']:.0f} → {eff['peak_rss_mib']:.0f} MiB "
+                         f"({100 * (eff['peak_rss_mib'] / std['peak_rss_mib'] - 1):+.0f}%), "
+                         f"time per step {100 * (std['img_per_s'] / eff['img_per_s'] - 1):+.0f}%.")
+    p = results.get("pipeline/32/pipeline")
+    if p and "load_fraction" in p:
+        lines.append(f"Input pipeline at {p['size']} px, batch {p['batch']} ({p['source']}): "
+                     f"loading + resizing is {100 * p['load_fraction']:.1f}% of a training step "
+                     f"({1000 * p['load_s_per_batch']:.1f} ms of "
+                     f"{1000 * (p['load_s_per_batch'] + p['step_s_per_batch']):.1f} ms).")
+    return lines
+
+
+def write_markdown(data: dict, path: Path) -> None:
+    rows = table_rows(data["results"])
+    out = ["# Benchmark results", "",
+           f"Generated by `benchmarks/run.py` from `latest.json` on {data['date']} "
+           f"({data['machine']}). Median of {data['repeats']} rounds, each configuration in a "
+           f"fresh process; {data['iters']} timed iterations after {data['warmup']} warm-up. "
+           "Ratios: img/s and peak RSS relative to the baseline (torchvision, or the MXNet "
+           "model zoo when torch is absent); speed > 1 is faster, memory < 1 is smaller.", ""]
+    if data.get("notes"):
+        out += [f"- {n}" for n in data["notes"]] + [""]
+    out.append("| " + " | ".join(HEADER) + " |")
+    out.append("|" + "---|" * len(HEADER))
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    out.append("")
+    out += [f"- {line}" for line in extra_lines(data["results"])]
+    out += ["", "Contenders:", ""] + [f"- `{k}`: {v}" for k, v in CONTENDERS.items()]
+    path.write_text("\n".join(out) + "\n")
+
+
+def print_table(data: dict) -> None:
+    rows = [HEADER] + table_rows(data["results"])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    for n in data.get("notes", []):
+        print("note:", n)
+    for line in extra_lines(data["results"]):
+        print(line)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 224])
+    ap.add_argument("--batch", type=int, default=0, help="batch for every size "
+                    "(default: 64 at 32 px, 16 at 224 px)")
+    ap.add_argument("--iters", type=int, default=5, help="timed iterations")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed warm-up iterations")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds (fresh process each)")
+    ap.add_argument("--pipeline-batch", type=int, default=128)
+    ap.add_argument("--contenders", nargs="+",
+                    default=[c for c in sorted(set(TRAIN + INFER)) if c != "torch_me"]
+                    + ["pipeline"],
+                    help="default: all but torch_me (slow here); add it explicitly")
+    ap.add_argument("--tiny", action="store_true",
+                    help="tiny net, 32 px, batch 4, 1 iteration: a smoke test")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds per configuration")
+    ap.add_argument("--out-dir", type=Path, default=HERE / "results")
+    args = ap.parse_args(argv)
+
+    if args.worker:
+        result = worker(json.loads(args.worker))
+        print("RESULT " + json.dumps(result), flush=True)
+        return 0
+
+    if args.tiny:
+        args.sizes, args.batch, args.iters, args.warmup, args.repeats = [32], 4, 1, 1, 1
+        args.pipeline_batch = 8
+        if "--contenders" not in (argv if argv is not None else sys.argv):
+            args.contenders = ["gluon", "gluon_me", "gluon_opt", "pipeline"]
+    notes = []
+    if not torch_available():
+        dropped = [c for c in args.contenders if c.startswith("torch")]
+        args.contenders = [c for c in args.contenders if not c.startswith("torch")]
+        if dropped:
+            notes.append("torch/torchvision not importable: torchvision contenders skipped, "
+                         "ratios are vs the MXNet model zoo (224 px only)")
+            print("note:", notes[-1])
+
+    configs = build_configs(args)
+    runs: dict[str, list] = {key(c): [] for c in configs}
+    for rnd in range(args.repeats):
+        # Alternate: every round runs every configuration once, in an order rotated per round.
+        order = configs[rnd % len(configs):] + configs[:rnd % len(configs)] if configs else []
+        for cfg in order:
+            t0 = time.perf_counter()
+            r = run_config(cfg, args.timeout)
+            runs[key(cfg)].append(r)
+            print(f"[round {rnd + 1}/{args.repeats}] {key(cfg)}: "
+                  + (r["error"] if "error" in r else
+                     ", ".join(f"{k}={v:.3g}" for k, v in r.items() if isinstance(v, float)))
+                  + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    import mxnet
+    data = {"date": _dt.datetime.now().isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+            "python": platform.python_version(), "mxnet": mxnet.__version__,
+            "torch": _torch_version(), "repeats": args.repeats, "iters": args.iters,
+            "warmup": args.warmup, "tiny": args.tiny, "notes": notes,
+            "results": summarise(configs, runs)}
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "latest.json").write_text(json.dumps(data, indent=2) + "\n")
+    write_markdown(data, args.out_dir / "README.md")
+    print()
+    print_table(data)
+    print(f"\nwrote {args.out_dir / 'latest.json'} and {args.out_dir / 'README.md'}")
+    return 0
+
+
+def _torch_version():
+    if not torch_available():
+        return None
+    out = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
