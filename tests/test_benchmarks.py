@@ -1,0 +1,85 @@
+"""The benchmark script runs in its --tiny configuration and writes valid JSON and markdown;
+the optimized inference path equals the plain one. Correctness only, no timings."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+from mxnet import nd
+
+from gluon_densenet import DenseNet, densenet121
+from gluon_densenet.performance import env_report, fast_hybridize, optimized_inference
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_tiny_benchmark_writes_json_and_markdown(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--tiny",
+                           "--contenders", "gluon", "gluon_me", "gluon_opt", "pipeline",
+                           "--out-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((tmp_path / "latest.json").read_text())
+    assert data["tiny"] is True
+    results = data["results"]
+    for k in ("train/32/gluon", "train/32/gluon_me", "infer/32/gluon", "infer/32/gluon_opt"):
+        assert results[k]["img_per_s"] > 0, results[k]
+        assert results[k]["peak_rss_mib"] > 0
+    assert 0 < results["pipeline/32/pipeline"]["load_fraction"] < 1
+    md = (tmp_path / "README.md").read_text()
+    assert "| task |" in md and "gluon_me" in md
+    assert "img/s" in proc.stdout
+
+
+def _copy_params(src, dst):
+    for name, p in src.collect_params().items():
+        dst.collect_params()[name].set_data(p.data())
+
+
+def _with_running_stats(net):
+    for p in net.collect_params(".*running_mean").values():
+        p.set_data(nd.random.uniform(-0.2, 0.2, shape=p.shape))
+    for p in net.collect_params(".*running_var").values():
+        p.set_data(nd.random.uniform(0.5, 1.5, shape=p.shape))
+    return net
+
+
+def test_optimized_inference_equals_plain():
+    mx.random.seed(1)
+    plain = densenet121(classes=10, prefix="d_")
+    plain.initialize(mx.init.Xavier())
+    _with_running_stats(plain)
+    fast = densenet121(classes=10, prefix="d_")
+    fast.initialize()
+    _copy_params(plain, fast)
+    X = nd.random.uniform(shape=(2, 3, 48, 48))
+    expected = plain(X).asnumpy()
+    optimized_inference(fast, X)
+    np.testing.assert_allclose(fast(X).asnumpy(), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fast(X).asnumpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_fast_hybridize_equals_plain_small_k12():
+    mx.random.seed(2)
+    make = lambda: DenseNet((2, 2), growth_rate=12, init_features=24, stem="cifar",  # noqa: E731
+                            classes=10, prefix="n_")
+    plain, fast = make(), make()
+    plain.initialize(mx.init.Xavier())
+    fast.initialize()
+    _with_running_stats(plain)
+    _copy_params(plain, fast)
+    X = nd.random.uniform(shape=(3, 3, 8, 8))
+    fast_hybridize(fast)
+    np.testing.assert_allclose(fast(X).asnumpy(), plain(X).asnumpy(), rtol=1e-4, atol=1e-5)
+    plain2 = make()
+    plain2.initialize()
+    _copy_params(plain, plain2)
+    optimized_inference(plain2, X)
+    np.testing.assert_allclose(plain2(X).asnumpy(), plain(X).asnumpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_env_report_lists_settings():
+    report = env_report()
+    assert "OMP_NUM_THREADS" in report and "MXNET_CPU_WORKER_NTHREADS" in report
