@@ -97,7 +97,7 @@ print(f"model {MODEL}, {RESIZE} px, batch {BATCH_SIZE}, {EPOCHS} epochs, "
 train_iter, test_iter = load_data(BATCH_SIZE, resize=RESIZE, subset=smoke_mode(), seed=SEED)
 X, y = next(iter(test_iter))
 print(f"training examples: {train_iter.num_examples:,}, test examples: {test_iter.num_examples:,}")
-print(f"batches per epoch: {len(train_iter)}; one batch: X {X.shape} {X.dtype.__name__}, "
+print(f"training batches: {len(train_iter)}; one test batch: X {X.shape} {X.dtype.__name__}, "
       f"y {y.shape}; pixel range [{X.min().asscalar():.1f}, {X.max().asscalar():.1f}]")
 
 # %% [markdown]
