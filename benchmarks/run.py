@@ -81,8 +81,12 @@ def _worker_mxnet(cfg):
     net.initialize(mx.init.Xavier())
     X = nd.random.uniform(shape=(batch, 3, size, size))
     y = nd.array(list(range(10)) * (batch // 10 + 1))[:batch]
-    if name == "gluon_plain":
+    if name == "gluon_plain" or (me and cfg.get("hybridize", "plain") == "plain"):
+        # forward_backward calls the layers one by one: static_alloc would keep every
+        # layer's buffers alive and defeat the purpose, so plain hybridize() for it.
         net.hybridize()
+    elif me and cfg.get("hybridize") == "none":
+        pass
     elif name == "gluon_opt":
         optimized_inference(net, X)
     else:
@@ -318,7 +322,7 @@ def extra_lines(results) -> list[str]:
                          f"time per step {100 * (std['img_per_s'] / eff['img_per_s'] - 1):+.0f}%.")
     p = results.get("pipeline/32/pipeline")
     if p and "load_fraction" in p:
-        lines.append(f"Input pipeline at {p['size']} px, batch {p['batch']} ({p['source']}): "
+        lines.append(f"Input pipeline at {int(p['size'])} px, batch {int(p['batch'])} ({p['source']}): "
                      f"loading + resizing is {100 * p['load_fraction']:.1f}% of a training step "
                      f"({1000 * p['load_s_per_batch']:.1f} ms of "
                      f"{1000 * (p['load_s_per_batch'] + p['step_s_per_batch']):.1f} ms).")
