@@ -104,9 +104,10 @@ print(f"training batches: {len(train_iter)}; one test batch: X {X.shape} {X.dtyp
 # Here are the first training images at their native 28 pixels, each titled with its
 # class name (`get_fashion_mnist_labels` turns class indices into names).
 #
-# The package draws them with its own `show_images`. In the d2l 1.0.3 package the
-# Fashion-MNIST section's MXNet `show_images` is only a stub that raises
-# `NotImplementedError`; `gluon_densenet.plots.show_images` takes NumPy arrays or
+# The package draws them with its own `show_images`. In d2l 1.0.3 the MXNet code of
+# the Fashion-MNIST section defines `show_images` as a stub that raises
+# `NotImplementedError` (a later, generic definition in the same module replaces it);
+# rather than depend on that, `gluon_densenet.plots.show_images` takes NumPy arrays or
 # NDArrays of shape (N, H, W) or (N, 1, H, W) and works the same everywhere.
 
 # %%
