@@ -203,8 +203,10 @@ def show_images(
     """A grid of images (numpy or NDArray; (N,H,W), (N,1,H,W) or (N,3,H,W)).
 
     One Axes per image (empty grid cells are removed); grayscale images use
-    the ``gray`` colour map. Returns the figure. Replaces d2l's ``show_images``,
-    which raises ``NotImplementedError`` under MXNet.
+    the ``gray`` colour map. Returns the figure. Stands in for d2l's
+    ``show_images``: d2l 1.0.3's MXNet module first defines it as a
+    ``NotImplementedError`` stub (a later generic definition replaces it) and is
+    written for ``mx.np`` arrays, not the legacy ``mx.nd`` ones used here.
     """
     imgs = _to_numpy_images(images)
     n = len(imgs)

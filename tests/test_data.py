@@ -579,3 +579,10 @@ def test_full_dataset_loads_and_verifies():
         x, y = load_fashion_mnist(split, _FULL_DIR, download=False)
         assert x.shape == (n, 28, 28) and y.shape == (n,)
         assert np.bincount(y, minlength=10).tolist() == [n // 10] * 10
+
+
+def test_class_names_from_ndarray_labels():
+    import mxnet as mx
+    from gluon_densenet.data import get_fashion_mnist_labels
+    assert get_fashion_mnist_labels(mx.nd.array([0, 9])) == ["T-shirt/top", "Ankle boot"]
+    assert get_fashion_mnist_labels([1]) == ["Trouser"]

@@ -330,7 +330,10 @@ def load_fashion_mnist(
 
 
 def get_fashion_mnist_labels(labels) -> list[str]:
-    """Class names for an iterable of integer labels (d2l-compatible helper)."""
+    """Class names for integer labels: a list, a NumPy array or an NDArray
+    (d2l-compatible helper)."""
+    if hasattr(labels, "asnumpy"):
+        labels = labels.asnumpy()
     return [CLASS_NAMES[int(i)] for i in np.asarray(labels).reshape(-1)]
 
 
