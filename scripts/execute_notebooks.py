@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     for src in sources:
         start = time.time()
         subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb",
-                        "--update", "--execute", "--set-kernel", "python3", src.name],
+                        "--execute", "--set-kernel", "python3", src.name],
                        check=True, env=env, cwd=src.parent)
         _strip_execution_metadata(src.with_suffix(".ipynb"))
         print(f"{src.name}: {time.time() - start:.0f} s")
