@@ -121,3 +121,34 @@ def test_works_with_a_trainer():
         losses.append(float(forward_backward(eff, X, y, LOSS).mean().asscalar()))
         trainer.step(X.shape[0])
     assert losses[-1] < losses[0]
+
+
+def test_dropout_mask_is_drawn_once_and_not_recomputed():
+    std, eff = _pair(lambda me: DenseNet((2, 2), growth_rate=8, init_features=16, dropout=0.3,
+                                         stem="cifar", classes=10, memory_efficient=me,
+                                         prefix="net_"))
+    X = nd.random.uniform(shape=(4, 3, 8, 8))
+    y = nd.array([0, 1, 2, 3])
+    mx.random.seed(7)
+    loss_std = _standard_step(std, X, y)
+    mx.random.seed(7)
+    loss_eff = forward_backward(eff, X, y, LOSS)
+    np.testing.assert_allclose(loss_eff.asnumpy(), loss_std.asnumpy(), rtol=1e-5, atol=1e-6)
+    _assert_same(std, eff)
+
+
+def test_trimming_off_gives_the_same_gradients(monkeypatch):
+    import gluon_densenet.memory_efficient as me
+    results = []
+    for every in (0, 1):
+        monkeypatch.setattr(me, "TRIM_EVERY", every)
+        std, eff = _pair(lambda m: DenseNet((3,), growth_rate=12, init_features=24,
+                                            stem="cifar", classes=10, memory_efficient=m,
+                                            prefix="net_"))
+        X = nd.random.uniform(shape=(2, 3, 8, 8))
+        y = nd.array([4, 5])
+        _standard_step(std, X, y)
+        forward_backward(eff, X, y, LOSS)
+        _assert_same(std, eff)
+        results.append(eff.features[0].weight.grad().asnumpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-7)
