@@ -137,10 +137,15 @@ def estimate_epoch_seconds(net: gluon.HybridBlock, train_iter, test_iter,
 def budgeted_run(spec: NetSpec, budget_s: float, *, batch_size: int = 128, seed: int = 0,
                  lr: float = 0.1, wd: float = 1e-4, subset: bool = False,
                  limit: int | None = None, test_limit: int | None = None,
-                 max_epochs: int = 100, data_dir: str | None = None) -> RunResult:
+                 max_epochs: int = 100, epochs: int | None = None,
+                 data_dir: str | None = None) -> RunResult:
     """Train ``spec`` on Fashion-MNIST for ``budget_s`` seconds of wall time (timing
     probe included) with SGD + momentum and a cosine schedule; evaluate on the test
-    set after every epoch."""
+    set after every epoch.
+
+    ``epochs`` fixes the number of epochs instead of planning it from the probe (the
+    budget is then only a hard stop): use it when runs must be comparable epoch for
+    epoch, e.g. across seeds, since the probe's estimate varies with machine load."""
     start = time.perf_counter()
     mx.random.seed(seed)
     train_iter, test_iter = load_data(batch_size, resize=spec.resize, subset=subset, seed=seed,
@@ -150,9 +155,13 @@ def budgeted_run(spec: NetSpec, budget_s: float, *, batch_size: int = 128, seed:
     net.initialize(mx.init.Xavier())
     net.hybridize()
     params = count_parameters(net)
-    epoch_s = estimate_epoch_seconds(net, train_iter, test_iter)
-    left = budget_s - (time.perf_counter() - start)
-    epochs = int(min(max_epochs, max(1, left // epoch_s)))
+    if epochs is None:
+        epoch_s = estimate_epoch_seconds(net, train_iter, test_iter)
+        left = budget_s - (time.perf_counter() - start)
+        epochs = int(min(max_epochs, max(1, left // epoch_s)))
+    else:
+        epoch_s = math.nan
+        left = budget_s - (time.perf_counter() - start)
     history = train(net, train_iter, test_iter, epochs=epochs, lr=lr, wd=wd,
                     lr_schedule="cosine", seed=seed, progress=False,
                     time_budget_s=max(left, 1e-3))

@@ -29,3 +29,9 @@ def test_tight_budget_stops_early():
                      test_limit=32)
     assert r.planned_epochs == 1 and r.history.budget_exhausted
     assert r.epochs < 1
+
+
+def test_fixed_epochs_skip_the_planner():
+    r = budgeted_run(TINY, budget_s=60, batch_size=64, subset=True, limit=128, test_limit=64,
+                     epochs=3)
+    assert r.planned_epochs == 3 and len(r.history) == 3 and not r.history.budget_exhausted
