@@ -161,8 +161,10 @@ def _dense_block(tape: _Tape, block: DenseBlock, x: nd.NDArray) -> nd.NDArray:
         dropout = [c for c in children if isinstance(c, nn.Dropout)]
         blocked = _blocked_ok(features)
 
-        def whole_layer(*feats, _body=body, _blocked=blocked):
+        def whole_layer(*feats, _layer=layer, _body=body, _blocked=blocked):
             h = _concat(feats, _blocked)
+            if len(_body) == len(_layer):  # no dropout: the layer as one (cached) graph
+                return _layer(h)
             for child in _body:
                 h = child(h)
             return h
