@@ -211,16 +211,26 @@ def forward_segments(net: nn.Block, X: nd.NDArray, tail: Callable | None = None,
     return flush(x, last=True), tape
 
 
-def forward_backward(net: nn.Block, X: nd.NDArray, y: nd.NDArray, loss_fn: Callable) -> nd.NDArray:
+def forward_backward(net: nn.Block, X: nd.NDArray, y: nd.NDArray, loss_fn: Callable,
+                     return_output: bool = False):
     """Memory-efficient forward and backward of ``loss_fn(net(X), y)``.
 
     Leaves every parameter's gradient as ``with autograd.record(): loss = loss_fn(net(X),
     y)`` followed by ``loss.backward()`` would (and BatchNorm running statistics updated
-    once); returns the per-sample loss. Call ``trainer.step(batch_size)`` afterwards.
-    Dense blocks without ``memory_efficient=True`` run as ordinary recorded segments.
+    once); returns the per-sample loss, or ``(loss, net(X))`` with ``return_output``.
+    Call ``trainer.step(batch_size)`` afterwards. Dense blocks without
+    ``memory_efficient=True`` run as ordinary recorded segments.
     """
     if hasattr(net, "_check_input_shape"):
         net._check_input_shape(X.shape)
-    loss, tape = forward_segments(net, X, tail=lambda out: loss_fn(out, y))
+    outputs = []
+
+    def tail(out):
+        outputs.append(out)
+        return loss_fn(out, y)
+
+    loss, tape = forward_segments(net, X, tail=tail)
     tape.backward()
+    if return_output:
+        return loss.detach(), outputs[0].detach()
     return loss.detach()

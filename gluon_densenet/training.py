@@ -28,6 +28,8 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from . import checkpoint as ckpt
+from .memory_efficient import forward_backward, is_memory_efficient
+from .performance import fast_hybridize
 
 __all__ = [
     "EpochRecord",
@@ -371,6 +373,11 @@ def train(
             see :func:`make_lr_scheduler`); ``warmup_epochs`` of linear warmup.
         ctx: a Context or a list of them (default ``mx.cpu()``).
         loss: default ``SoftmaxCrossEntropyLoss``.
+        hybridize: hybridize with static memory allocation and shapes
+            (:func:`~gluon_densenet.performance.fast_hybridize`, measured faster).
+            A net with memory-efficient dense blocks is trained with
+            :func:`~gluon_densenet.memory_efficient.forward_backward` instead and
+            hybridized plainly.
         initializer: for parameters not yet initialised (default Xavier).
         checkpoint_dir: save a checkpoint after every epoch; with ``resume``
             continue from the last one (returning at once if it is complete).
@@ -405,7 +412,10 @@ def train(
 
     _prepare_params(net, ctxs, initializer if initializer is not None else mx.init.Xavier())
     if hybridize and hasattr(net, "hybridize"):
-        net.hybridize()
+        if is_memory_efficient(net):
+            net.hybridize()            # static_alloc would keep every segment's buffers alive
+        else:
+            fast_hybridize(net)
 
     total_steps = steps_per_epoch * max(epochs, 1)
     warmup_steps = round(warmup_epochs * steps_per_epoch)
@@ -483,6 +493,7 @@ def _train_epoch(
     seconds, last lr, #batches)."""
     from tqdm.auto import tqdm
 
+    memory_efficient = is_memory_efficient(net)
     cpu = mx.cpu()
     loss_sum = correct = 0.0
     n = 0
@@ -503,11 +514,15 @@ def _train_epoch(
                 bar.update(1)
                 continue
             Xs, ys = _split(X, y, ctxs)
-            with autograd.record():
-                outs = [net(Xi) for Xi in Xs]
-                losses = [loss_fn(o, yi) for o, yi in zip(outs, ys)]
-            for l in losses:
-                l.backward()
+            if memory_efficient:
+                losses, outs = zip(*[forward_backward(net, Xi, yi, loss_fn, return_output=True)
+                                     for Xi, yi in zip(Xs, ys)])
+            else:
+                with autograd.record():
+                    outs = [net(Xi) for Xi in Xs]
+                    losses = [loss_fn(o, yi) for o, yi in zip(outs, ys)]
+                for l in losses:
+                    l.backward()
             trainer.step(bs)
             # One host sync per batch: per-device [loss sum, #correct] gathered on cpu.
             stats = mx.nd.add_n(*[

@@ -63,3 +63,11 @@ def test_module_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "gluon_densenet", "--version"],
                           capture_output=True, text=True, check=True)
     assert "gluon-densenet 0.1.0" in done.stdout
+
+
+def test_train_memory_efficient_flag(tmp_path, capsys):
+    out = tmp_path / "me"
+    assert main(["train", "--smoke", "--quiet", "--memory-efficient", "--out", str(out),
+                 "--batch-size", "16"]) == 0
+    assert json.loads((out / "config.json").read_text())["memory_efficient"] is True
+    assert "test accuracy:" in capsys.readouterr().out

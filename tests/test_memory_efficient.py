@@ -152,3 +152,20 @@ def test_trimming_off_gives_the_same_gradients(monkeypatch):
         _assert_same(std, eff)
         results.append(eff.features[0].weight.grad().asnumpy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-7)
+
+
+def test_train_uses_the_memory_efficient_step_with_equal_results():
+    from gluon_densenet.training import train
+    std, eff = _pair(lambda me: DenseNet((2, 2), growth_rate=12, init_features=24, stem="cifar",
+                                         classes=10, in_channels=1, memory_efficient=me,
+                                         prefix="net_"))
+    rng = np.random.RandomState(0)
+    data = [(nd.array(rng.rand(8, 1, 8, 8)), nd.array(rng.randint(0, 10, 8))) for _ in range(3)]
+    h_std = train(std, data, data, epochs=1, lr=0.05, progress=False)
+    h_eff = train(eff, data, data, epochs=1, lr=0.05, progress=False)
+    assert abs(h_std.last.train_loss - h_eff.last.train_loss) < 1e-4
+    assert h_std.last.test_acc == h_eff.last.test_acc
+    ps, pe = std.collect_params(), eff.collect_params()
+    for name in ps:
+        np.testing.assert_allclose(pe[name].data().asnumpy(), ps[name].data().asnumpy(),
+                                   rtol=1e-3, atol=1e-5, err_msg=name)
