@@ -160,7 +160,7 @@ if pooling is not None:
         accs = [r["row"] for r in pooling["runs"] if r["row"]["pool"] == pool]
         rows.append({**accs[0], "label": f"d2l-21 {pool} pool (mean of {len(accs)})",
                      "test_acc": float(np.mean([a["test_acc"] for a in accs])),
-                     "source": f"Exercise 6, {pooling['budget_s']:.0f} s"})
+                     "source": f"Exercise 6, {pooling['epochs']} epochs"})
 if not rows:
     print("no full-run results yet: run notebooks 05 and 06 with GLUON_DENSENET_SMOKE=0")
 else:
