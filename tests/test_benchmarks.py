@@ -85,3 +85,23 @@ def test_fast_hybridize_equals_plain_small_k12():
 def test_env_report_lists_settings():
     report = env_report()
     assert "OMP_NUM_THREADS" in report and "MXNET_CPU_WORKER_NTHREADS" in report
+
+
+def test_readme_performance_block_is_replaced(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "bench_run", Path(__file__).resolve().parents[1] / "benchmarks" / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{run.README_START}\nold table\n{run.README_END}\noutro\n")
+    result = {"task": "train", "size": 32, "batch": 4, "contender": "gluon",
+              "img_per_s": 10.0, "peak_rss_mib": 300.0}
+    data = {"date": "2026-01-01T00:00:00", "machine": "test", "mxnet": "1.9.1", "torch": None,
+            "repeats": 1, "results": {"train/32/gluon": result}}
+    assert run.update_readme(data, readme)
+    text = readme.read_text()
+    assert "old table" not in text and "| train | 32 | 4 | gluon | 10.0 | 300 |" in text
+    assert text.startswith("intro\n") and text.endswith("outro\n")
+    assert not run.update_readme(data, tmp_path / "missing.md")
