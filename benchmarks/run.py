@@ -46,6 +46,8 @@ INFER = ["gluon", "gluon_opt", "modelzoo", "torch"]
 
 
 def peak_rss_mib() -> float:
+    # Like gluon_densenet.memory's reader, but importing that package would load MXNet
+    # into the torch workers and inflate the very peak being measured.
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
