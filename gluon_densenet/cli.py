@@ -178,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-resume", dest="resume", action="store_false",
                    help="start over instead of resuming from the run directory's checkpoint")
     t.add_argument("--memory-efficient", action="store_true",
-                   help="recompute dense layers in backward: about 45%% less activation memory "
-                        "at 224 px for about 45%% more time")
+                   help="recompute dense layers in backward: about 40%% lower peak memory at "
+                        "224 px, at some speed (see README, Performance)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
