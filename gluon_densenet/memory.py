@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import numpy as np
 from mxnet.gluon.model_zoo import vision
 
 from .densenet import MODELS, get_model
+from .param_breakdown import STAGE_PATTERN, graph_symbol, learnable_shapes
 
 __all__ = ["ActivationRow", "PeakMemory", "activation_rows", "build_model", "bytes_by",
            "measure_peak", "parameter_bytes", "MIB"]
@@ -33,7 +33,6 @@ __all__ = ["ActivationRow", "PeakMemory", "activation_rows", "build_model", "byt
 MIB = 2 ** 20
 RESNETS = {"resnet18_v1": vision.resnet18_v1, "resnet34_v1": vision.resnet34_v1,
            "resnet50_v1": vision.resnet50_v1}
-_STAGE = re.compile(r"_stage(\d+)_")
 
 
 def build_model(name: str, classes: int = 10) -> mx.gluon.HybridBlock:
@@ -58,16 +57,11 @@ class ActivationRow:
     bytes: int
 
 
-def _symbol(net: mx.gluon.HybridBlock) -> mx.sym.Symbol:
-    net.hybridize()
-    return net(mx.sym.var("data"))
-
-
 def activation_rows(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...],
                     dtype_bytes: int = 4) -> list[ActivationRow]:
     """Every operator output of ``net``'s forward graph for ``input_shape`` (NCHW), in
     graph order, with its group. Needs no initialised parameters: shapes are inferred."""
-    sym = _symbol(net)
+    sym = graph_symbol(net)
     internals = sym.get_internals()
     _, shapes, _ = internals.infer_shape(data=input_shape)
     ops = {n["name"]: n["op"] for n in json.loads(sym.tojson())["nodes"]}
@@ -78,7 +72,7 @@ def activation_rows(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...],
         op = ops.get(node, "null")
         if op == "null":                              # data, weights, BN statistics
             continue
-        m = _STAGE.search(out)
+        m = STAGE_PATTERN.search(out)
         if m:
             stage = last_stage = int(m.group(1))
             group = f"stage {stage}"
@@ -89,7 +83,7 @@ def activation_rows(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...],
         rows.append(ActivationRow(out, op, group, tuple(shape),
                                   int(np.prod(shape)) * dtype_bytes))
     # whatever follows the last stage (final BN, pooling, classifier) is the head
-    final = max((int(m.group(1)) for r in rows if (m := _STAGE.search(r.name))), default=0)
+    final = max((int(m.group(1)) for r in rows if (m := STAGE_PATTERN.search(r.name))), default=0)
     return [ActivationRow(r.name, r.op, "head", r.shape, r.bytes)
             if r.group == f"transition {final}" else r for r in rows]
 
@@ -107,10 +101,7 @@ def parameter_bytes(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...],
                     dtype_bytes: int = 4) -> int:
     """Bytes of the learnable parameters (weights, biases, BN γ/β), shapes inferred
     from the graph. SGD with momentum keeps three copies: weight, gradient, momentum."""
-    sym = _symbol(net)
-    arg_shapes, _, _ = sym.infer_shape(data=input_shape)
-    return sum(int(np.prod(s)) * dtype_bytes
-               for n, s in zip(sym.list_arguments(), arg_shapes) if n != "data")
+    return sum(int(np.prod(s)) * dtype_bytes for _, s in learnable_shapes(net, input_shape))
 
 
 # ------------------------------------------------------------------ measurement

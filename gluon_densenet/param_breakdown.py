@@ -13,16 +13,24 @@ import re
 import mxnet as mx
 import numpy as np
 
-__all__ = ["classifier_in_units", "stage_parameters"]
+__all__ = ["STAGE_PATTERN", "classifier_in_units", "graph_symbol", "learnable_shapes",
+           "stage_parameters"]
 
-_STAGE = re.compile(r"_stage(\d+)_")
+#: Matches the stage number in names under a ``stageN_`` prefix (DenseNet's dense blocks,
+#: the model-zoo ResNets' stages).
+STAGE_PATTERN = re.compile(r"_stage(\d+)_")
 
 
-def _learnable_shapes(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...]
-                      ) -> list[tuple[str, tuple[int, ...]]]:
-    """(name, shape) of the learnable parameters in graph order, inferred (no init needed)."""
+def graph_symbol(net: mx.gluon.HybridBlock) -> mx.sym.Symbol:
+    """The net's forward graph on a ``data`` variable (hybridizes ``net``)."""
     net.hybridize()
-    sym = net(mx.sym.var("data"))
+    return net(mx.sym.var("data"))
+
+
+def learnable_shapes(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...]
+                     ) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) of the learnable parameters in graph order, inferred (no init needed)."""
+    sym = graph_symbol(net)
     shapes, _, _ = sym.infer_shape(data=input_shape)
     return [(n, tuple(s)) for n, s in zip(sym.list_arguments(), shapes) if n != "data"]
 
@@ -32,13 +40,13 @@ def stage_parameters(net: mx.gluon.HybridBlock,
     """Learnable parameters per part, in order: ``stem``, ``stage N``, ``transition N``
     (between stages), ``final norm`` (after the last stage), ``classifier`` (the last
     fully connected layer). BatchNorm running statistics are not counted."""
-    shapes = _learnable_shapes(net, input_shape)
+    shapes = learnable_shapes(net, input_shape)
     parts: dict[str, int] = {}
     last_stage = 0
-    final = max((int(m.group(1)) for n, _ in shapes if (m := _STAGE.search(n))), default=0)
+    final = max((int(m.group(1)) for n, _ in shapes if (m := STAGE_PATTERN.search(n))), default=0)
     classifier = {n for n, _ in shapes if n.rsplit("_", 1)[0] == shapes[-1][0].rsplit("_", 1)[0]}
     for name, shape in shapes:
-        m = _STAGE.search(name)
+        m = STAGE_PATTERN.search(name)
         if m:
             last_stage = int(m.group(1))
             part = f"stage {last_stage}"
@@ -57,5 +65,5 @@ def stage_parameters(net: mx.gluon.HybridBlock,
 def classifier_in_units(net: mx.gluon.HybridBlock,
                         input_shape: tuple[int, ...] = (1, 3, 224, 224)) -> int:
     """Width of the feature vector the classifier reads (1024 for DenseNet-121)."""
-    weights = [s for n, s in _learnable_shapes(net, input_shape) if n.endswith("_weight")]
+    weights = [s for n, s in learnable_shapes(net, input_shape) if n.endswith("_weight")]
     return int(weights[-1][1])
