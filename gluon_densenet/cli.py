@@ -71,18 +71,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: {out} holds a run with other settings ({', '.join(changed)}); "
                              "pass --out DIR for a new run or --no-resume to start this one over")
     ctxs = _contexts(args.devices)
+    net = _model(args.model, classes=len(CLASS_NAMES), in_channels=1,
+                 memory_efficient=args.memory_efficient)
     try:
+        net._check_input_shape((1, 1, args.resize, args.resize))
         train_iter, test_iter = load_data(args.batch_size, resize=args.resize,
                                           subset=args.shipped, data_dir=args.data_dir,
                                           seed=args.seed, limit=args.subset,
                                           test_limit=args.test_subset)
     except (DatasetNotFoundError, CorruptDataError, ValueError) as err:
-        raise SystemExit(f"error: {err}") from None
-    net = _model(args.model, classes=len(CLASS_NAMES), in_channels=1,
-                 memory_efficient=args.memory_efficient)
-    try:
-        net._check_input_shape((1, 1, args.resize, args.resize))
-    except ValueError as err:
         raise SystemExit(f"error: {err}") from None
 
     out.mkdir(parents=True, exist_ok=True)

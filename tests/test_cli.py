@@ -47,9 +47,12 @@ def test_train_smoke_writes_results_and_resumes(tmp_path, capsys):
         main(args[:-2] + ["--batch-size", "16"])
 
 
-def test_train_rejects_small_resize_before_loading(tmp_path):
+def test_train_rejects_small_resize_before_loading(tmp_path, monkeypatch):
+    # No data and no reachable mirror: only a check made before loading can answer first.
+    monkeypatch.setenv("GLUON_DENSENET_MIRRORS", "http://127.0.0.1:9/")
     with pytest.raises(SystemExit, match="--resize 32"):
-        main(["train", "--smoke", "--resize", "28", "--out", str(tmp_path / "r")])
+        main(["train", "--resize", "28", "--data-dir", str(tmp_path / "empty"),
+              "--out", str(tmp_path / "r")])
 
 
 def test_train_offline_without_data_says_where_to_put_files(tmp_path, monkeypatch):
