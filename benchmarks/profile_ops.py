@@ -149,9 +149,8 @@ def signature(node: dict) -> tuple:
 
 # --- timing --------------------------------------------------------------------------
 
-def _time(fn, warmup: int, repeats: int, stat=min) -> float:
-    """``stat`` (default: the minimum, the least disturbed by other processes on a shared
-    machine) of ``repeats`` timings of ``fn()`` + ``nd.waitall()``, after ``warmup`` runs."""
+def _timings(fn, warmup: int, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` runs of ``fn()`` + ``nd.waitall()``, after ``warmup`` runs."""
     for _ in range(warmup):
         fn()
     nd.waitall()
@@ -161,7 +160,13 @@ def _time(fn, warmup: int, repeats: int, stat=min) -> float:
         fn()
         nd.waitall()
         times.append(time.perf_counter() - t0)
-    return stat(times)
+    return times
+
+
+def _time(fn, warmup: int, repeats: int, stat=min) -> float:
+    """``stat`` of :func:`_timings` (default: the minimum, the least disturbed by other
+    processes on a shared machine)."""
+    return stat(_timings(fn, warmup, repeats))
 
 
 def time_op(op: str, attrs: dict, inputs: list, warmup: int, repeats: int) -> float:
@@ -226,15 +231,7 @@ def time_full_step(tiny: bool, batch: int, size: int, hybridize_kw: dict, warmup
         loss.backward()
         trainer.step(batch)
 
-    for _ in range(max(warmup, 2)):
-        step()
-    nd.waitall()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        nd.waitall()
-        times.append(time.perf_counter() - t0)
+    times = _timings(step, max(warmup, 2), repeats)
     return {"min_ms": 1e3 * min(times), "median_ms": 1e3 * statistics.median(times)}
 
 
