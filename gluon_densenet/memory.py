@@ -143,12 +143,14 @@ def _peak_rss_mib() -> float:
 def _child(model: str, size: int, batch_size: int, gpu: bool) -> dict:
     """Runs in the fresh process: build, allocate weights, take one training step."""
     from mxnet import autograd, gluon
+
+    from .devices import gpu_memory_info
     ctx = mx.gpu(0) if gpu else mx.cpu()
     net = build_model(model)
     net.initialize(mx.init.Xavier(), ctx=ctx)
     net(mx.nd.zeros((1, 3, 32, 32), ctx=ctx)).wait_to_read()   # resolve deferred shapes
     mx.nd.waitall()
-    used = lambda: (lambda free, total: (total - free) / MIB)(*mx.context.gpu_memory_info(0))
+    used = lambda: (lambda free, total: (total - free) / MIB)(*gpu_memory_info(0))
     baseline = used() if gpu else _peak_rss_mib()
     net.hybridize(static_alloc=False)
     trainer = gluon.Trainer(net.collect_params(), "sgd",

@@ -290,6 +290,11 @@ def _split(X: mx.nd.NDArray, y: mx.nd.NDArray, ctxs: list[mx.Context]):
     return Xs, ys
 
 
+def _devices_for(X: mx.nd.NDArray, ctxs: list[mx.Context]) -> list[mx.Context]:
+    """The devices a batch is split over: no more than it has examples."""
+    return ctxs[: _batch_size(X)]
+
+
 def _correct(out: mx.nd.NDArray, y: mx.nd.NDArray) -> mx.nd.NDArray:
     return (out.argmax(axis=1) == y.astype(out.dtype)).sum()
 
@@ -304,7 +309,7 @@ def evaluate(net: gluon.Block, data: Iterable[Batch], ctx: ContextArg = None) ->
     correct = mx.nd.zeros((1,), ctx=mx.cpu())
     n = 0
     for X, y in data:
-        use = ctxs[: _batch_size(X)] if _batch_size(X) < len(ctxs) else ctxs
+        use = _devices_for(X, ctxs)
         Xs, ys = _split(X, y, use)
         for Xi, yi in zip(Xs, ys):
             correct += _correct(net(Xi), yi).as_in_context(mx.cpu())
@@ -323,7 +328,7 @@ def predict(
     labels: list[np.ndarray] = []
     preds: list[np.ndarray] = []
     for X, y in data:
-        use = ctxs[: _batch_size(X)] if _batch_size(X) < len(ctxs) else ctxs
+        use = _devices_for(X, ctxs)
         Xs = gluon.utils.split_and_load(X, use, even_split=False)
         outs = [net(Xi).argmax(axis=1).as_in_context(mx.cpu()) for Xi in Xs]
         preds.append(mx.nd.concat(*outs, dim=0).asnumpy())
@@ -435,8 +440,7 @@ def train(
                 history = History.from_dict(info.history)
             # The loaded optimizer carries the scheduler of the interrupted run;
             # use the one for this run (matters if `epochs` changed).
-            trainer.optimizer.lr_scheduler = make_lr_scheduler(
-                lr_schedule, lr, total_steps, warmup_steps)
+            trainer.optimizer.lr_scheduler = scheduler
             if progress:
                 print(f"Resumed from {checkpoint_dir} after epoch {start_epoch}")
 
