@@ -46,7 +46,7 @@ INFER = ["gluon", "gluon_opt", "modelzoo", "torch"]
 
 
 def peak_rss_mib() -> float:
-    # Like gluon_densenet.memory's reader, but importing that package would load MXNet
+    # Like gluon_densenet.analysis.memory's reader, but importing that package would load MXNet
     # into the torch workers and inflate the very peak being measured.
     with open("/proc/self/status") as f:
         for line in f:
@@ -69,8 +69,8 @@ def _worker_mxnet(cfg):
     from mxnet import autograd, gluon, nd
 
     from gluon_densenet import densenet121
-    from gluon_densenet.memory_efficient import forward_backward
-    from gluon_densenet.performance import fast_hybridize, optimized_inference
+    from gluon_densenet.training.memory_efficient import forward_backward
+    from gluon_densenet.training.performance import fast_hybridize, optimized_inference
 
     name, task, size, batch = cfg["contender"], cfg["task"], cfg["size"], cfg["batch"]
     me = name == "gluon_me"
@@ -151,7 +151,7 @@ def _worker_pipeline(cfg):
     from mxnet import autograd, gluon, nd
 
     from gluon_densenet import densenet121
-    from gluon_densenet.performance import fast_hybridize
+    from gluon_densenet.training.performance import fast_hybridize
 
     batch, size, iters = cfg["batch"], cfg["size"], cfg["iters"]
     source = "fashion-mnist subset via gluon_densenet.data.load_data"

@@ -2,18 +2,48 @@
 
 >>> from gluon_densenet import densenet121
 >>> net = densenet121(classes=10, in_channels=1)
+
+The package is laid out by what a module is for:
+
+- core, what a user installs: :mod:`.models` (blocks, the DenseNet family, counting),
+  :mod:`.data` (Fashion-MNIST), :mod:`.training` (loop, step, checkpoints, speed),
+  :mod:`.devices`, :mod:`.plots`, :mod:`.files` and the ``gluon-densenet`` command (:mod:`.cli`);
+- :mod:`.analysis`: what answers the chapters' questions (memory, parameters per stage,
+  time budgets, statistics over seeds);
+- :mod:`.notebook`: smoke mode and the chapters' result files.
 """
+import importlib
+
 from ._environment import check_environment
 
 check_environment()
 
-from .blocks import DenseBlock, bottleneck_layer, conv_block, transition_block  # noqa: E402
-from .densenet import (DENSENET_SPECS, MODELS, DenseNet, DenseNetSpec, densenet,  # noqa: E402
-                       densenet21_d2l, densenet63_classic, densenet121, densenet161,
-                       densenet169, densenet201, densenet264, densenet_bc, get_model)
-from .devices import (describe_devices, gpu_memory_info, num_gpus, try_all_gpus,  # noqa: E402
-                      try_gpu)
-from .summary import (count_parameters, count_weighted_layers, format_summary,  # noqa: E402
-                      summary)
-
 __version__ = "0.1.0"
+
+#: The public API, name → subpackage. Resolved on first use (PEP 562) so that a light module
+#: such as ``gluon_densenet.analysis.measure`` can be imported without loading MXNet.
+_EXPORTS = {
+    **dict.fromkeys(["DENSENET_SPECS", "MODELS", "DenseBlock", "DenseNet", "DenseNetSpec",
+                     "bottleneck_layer", "conv_block", "count_parameters",
+                     "count_weighted_layers", "densenet", "densenet21_d2l",
+                     "densenet63_classic", "densenet121", "densenet161", "densenet169",
+                     "densenet201", "densenet264", "densenet_bc", "densenet_tiny",
+                     "format_summary", "get_model", "summary", "transition_block"], "models"),
+    **dict.fromkeys(["describe_devices", "gpu_memory_info", "num_gpus", "try_all_gpus",
+                     "try_gpu"], "devices"),
+    **dict.fromkeys(["History", "evaluate", "predict", "train"], "training"),
+    **dict.fromkeys(["CLASS_NAMES", "load_data"], "data"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'gluon_densenet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -20,9 +20,9 @@ import numpy as np
 from . import __version__
 from .data import (CLASS_NAMES, DATA_ENV_VAR, FILES, SUBSET_DIR, CorruptDataError,
                    DatasetNotFoundError, default_data_dir, find_file, load_data)
-from .densenet import MODELS, get_model
 from .devices import describe_devices, try_all_gpus
-from .summary import count_parameters, count_weighted_layers, format_summary, summary
+from .models import count_parameters, count_weighted_layers, format_summary, summary
+from .models.registry import MODELS, get_model
 
 DEFAULT_MODEL = "densenet21_d2l"
 SMOKE_STEPS = 20
@@ -74,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     net = _model(args.model, classes=len(CLASS_NAMES), in_channels=1,
                  memory_efficient=args.memory_efficient)
     try:
-        net._check_input_shape((1, 1, args.resize, args.resize))
+        net.check_input_shape((1, 1, args.resize, args.resize))
         train_iter, test_iter = load_data(args.batch_size, resize=args.resize,
                                           subset=args.shipped, data_dir=args.data_dir,
                                           seed=args.seed, limit=args.subset,
@@ -114,7 +114,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     net.initialize()
     shape = (1, args.in_channels, args.size, args.size)
     try:
-        net._check_input_shape(shape)
+        net.check_input_shape(shape)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
     rows = summary(net, shape, max_depth=args.depth)

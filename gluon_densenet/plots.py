@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from .metrics import confusion_matrix
+from .training.metrics import confusion_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .training import History
+    from .training.history import History
 
 __all__ = ["live_plot", "plot_confusion_matrix", "plot_history", "show_images", "use_agg"]
 

@@ -33,7 +33,7 @@ import numpy as np
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from mxnet.gluon import nn
 
-from gluon_densenet.runmode import smoke_mode
+from gluon_densenet.notebook import smoke_mode
 
 # %matplotlib inline
 

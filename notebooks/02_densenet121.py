@@ -34,7 +34,7 @@ from gluon_densenet import (DENSENET_SPECS, DenseBlock, bottleneck_layer, conv_b
                             count_parameters, count_weighted_layers, densenet,
                             densenet63_classic, densenet121, format_summary, summary,
                             transition_block)
-from gluon_densenet.runmode import smoke_mode
+from gluon_densenet.notebook import smoke_mode
 
 mx.random.seed(0)
 np.random.seed(0)

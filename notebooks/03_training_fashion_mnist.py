@@ -43,9 +43,9 @@ import numpy as np
 from gluon_densenet import (count_parameters, count_weighted_layers, describe_devices,
                             format_summary, get_model, summary, try_all_gpus)
 from gluon_densenet.data import CLASS_NAMES, get_fashion_mnist_labels, load_data
-from gluon_densenet.metrics import confusion_matrix
+from gluon_densenet.training.metrics import confusion_matrix
 from gluon_densenet.plots import live_plot, plot_confusion_matrix, show_images
-from gluon_densenet.runmode import choose, smoke_mode
+from gluon_densenet.notebook import choose, smoke_mode
 from gluon_densenet.training import History, evaluate, predict, train
 
 # %matplotlib inline

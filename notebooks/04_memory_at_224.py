@@ -24,12 +24,12 @@
 #    (`net(mx.sym.var("data"))`), take every operator output of the forward graph
 #    (`get_internals()`), infer their shapes for a given batch (`infer_shape`) and add
 #    up their float32 bytes. That is what a framework keeping every intermediate for
-#    the backward pass would hold. `gluon_densenet.memory.activation_rows` does it and
+#    the backward pass would hold. `gluon_densenet.analysis.memory.activation_rows` does it and
 #    labels each output with its place (stem, dense block / stage N, transition N,
 #    head) and its operator type.
 # 2. **A measurement.** One training step — forward, backward and one SGD-with-momentum
 #    update — in a **fresh Python process per configuration**
-#    (`gluon_densenet.memory.measure_peak`), so allocator pools and high-water marks of
+#    (`gluon_densenet.analysis.memory.measure_peak`), so allocator pools and high-water marks of
 #    one run cannot leak into the next. On a GPU it reads
 #    `mx.context.gpu_memory_info`; on a CPU the peak resident memory of the process
 #    (`VmHWM`). The *baseline* — after importing MXNet, building the net and allocating
@@ -44,11 +44,12 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from gluon_densenet import get_model
+from gluon_densenet.analysis.memory import (MIB, activation_rows, bytes_by, measure_peak,
+                                            parameter_bytes)
 from gluon_densenet.devices import num_gpus
-from gluon_densenet.memory import (MIB, activation_rows, build_model, bytes_by,
-                                   measure_peak, parameter_bytes)
-from gluon_densenet.results import load_json, output_path, results_path, save_json
-from gluon_densenet.runmode import choose, smoke_mode
+from gluon_densenet.notebook import (choose, load_result, output_path, results_path,
+                                     smoke_mode, write_json)
 
 # %matplotlib inline
 pd.set_option("display.width", 140)
@@ -65,7 +66,7 @@ print(f"smoke mode: {smoke_mode()}; (size, batch) configurations: {CONFIGS}")
 # Mebibytes of forward outputs for **one** 224×224 image, by part of the network:
 
 # %%
-nets = {m: build_model(m) for m in MODELS}
+nets = {m: get_model(m, classes=10) for m in MODELS}
 rows = {m: activation_rows(net, (1, 3, 224, 224)) for m, net in nets.items()}
 by_group = pd.DataFrame({m: pd.Series(bytes_by(r, "group")) / MIB for m, r in rows.items()})
 by_group = by_group.reindex(list(bytes_by(rows["densenet121"], "group")))  # network order
@@ -144,7 +145,7 @@ for size, batch in CONFIGS:
         params = parameter_bytes(nets[m], (1, 3, size, size))
         measured.append({**peak.as_dict(), "activations_mib": analytic / MIB,
                          "analytic_mib": (analytic + 2 * params) / MIB})
-_ = save_json({"device": device, "rows": measured}, output_path("04_memory.json"))
+_ = write_json(output_path("04_memory.json"), {"device": device, "rows": measured})
 
 COLUMNS = ["model", "size", "batch_size", "baseline_mib", "peak_mib", "train_mib",
            "activations_mib", "analytic_mib", "step_s"]
@@ -162,7 +163,7 @@ print(memory_table({"rows": measured}).to_string(index=False))
 # The committed full run:
 
 # %% tags=["nbval-ignore-output"]
-full = load_json(results_path("04_memory.json"))
+full = load_result(results_path("04_memory.json"))
 if full is None:
     print("no full-run results yet: run this notebook with GLUON_DENSENET_SMOKE=0")
 else:

@@ -21,7 +21,7 @@
 # The experiment: a family of DenseNets from tiny to DenseNet-121, varying the block
 # configuration (depth), the growth rate *k*, the 1×1 bottleneck and the input size.
 # Each net trains for the same number of seconds on a 2-core CPU
-# (`gluon_densenet.budget.budgeted_run`): it first times a few forward/backward
+# (`gluon_densenet.analysis.budget.budgeted_run`): it first times a few forward/backward
 # passes, plans as many epochs as fit (so the cosine learning-rate schedule ends
 # inside the budget), then trains with `train(..., time_budget_s=...)` as a hard stop.
 # Bigger nets therefore see fewer epochs — that is the point of a fixed budget.
@@ -37,10 +37,10 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from gluon_densenet.budget import NetSpec, budgeted_run
+from gluon_densenet.analysis.budget import NetSpec, budgeted_run
 from gluon_densenet.plots import plot_history
-from gluon_densenet.results import load_json, output_path, results_path, save_json
-from gluon_densenet.runmode import choose, smoke_mode
+from gluon_densenet.notebook import load_result, output_path, results_path, write_json
+from gluon_densenet.notebook import choose, smoke_mode
 from gluon_densenet.training import History
 
 # %matplotlib inline
@@ -98,7 +98,7 @@ print(specs.to_string(index=False))
 family_runs = [budgeted_run(spec, FAMILY_BUDGET_S, seed=0, **DATA) for spec in FAMILY]
 family = {"budget_s": FAMILY_BUDGET_S, "data": DATA,
           "runs": [r.to_dict() for r in family_runs]}
-save_json(family, output_path("05_family.json"))
+write_json(output_path("05_family.json"), family)
 COLUMNS = ["label", "params", "resize", "epochs", "epoch_s", "test_acc", "budget_exhausted"]
 print(pd.DataFrame([r.row() for r in family_runs])[COLUMNS].to_string(index=False))
 
@@ -106,7 +106,7 @@ print(pd.DataFrame([r.row() for r in family_runs])[COLUMNS].to_string(index=Fals
 # The committed full run (3 minutes per net, full training and test sets):
 
 # %% tags=["nbval-ignore-output"]
-full_family = load_json(results_path("05_family.json"))
+full_family = load_result(results_path("05_family.json"))
 if full_family is None:
     print("no full-run results yet: run this notebook with GLUON_DENSENET_SMOKE=0")
 else:
@@ -170,11 +170,11 @@ if full_family is not None:
 # %% tags=["nbval-ignore-output"]
 BEST = FAMILY[1]
 best_run = budgeted_run(BEST, BEST_BUDGET_S, seed=0, **DATA)
-save_json(best_run.to_dict(), output_path("05_best_small_net.json"))
+write_json(output_path("05_best_small_net.json"), best_run.to_dict())
 print(best_run.row())
 
 # %% tags=["nbval-ignore-output"]
-full_best = load_json(results_path("05_best_small_net.json"))
+full_best = load_result(results_path("05_best_small_net.json"))
 if full_best is None:
     print("no full-run results yet: run this notebook with GLUON_DENSENET_SMOKE=0")
 else:

@@ -37,11 +37,11 @@ import mxnet as mx
 import numpy as np
 import pandas as pd
 
-from gluon_densenet.blocks import transition_block
-from gluon_densenet.budget import NetSpec, budgeted_run
-from gluon_densenet.results import load_json, output_path, results_path, save_json
-from gluon_densenet.runmode import choose, smoke_mode
-from gluon_densenet.stats import mean_std, welch
+from gluon_densenet.models.blocks import transition_block
+from gluon_densenet.analysis.budget import NetSpec, budgeted_run
+from gluon_densenet.notebook import load_result, output_path, results_path, write_json
+from gluon_densenet.notebook import choose, smoke_mode
+from gluon_densenet.analysis.stats import mean_std, welch
 
 # %matplotlib inline
 
@@ -88,8 +88,8 @@ for seed in SEEDS:
         runs.append(result.to_dict())
         print(f"{spec.transition_pool} seed {seed}: {result.test_acc:.4f} after "
               f"{result.epochs:.1f} epochs")
-_ = save_json({"budget_s": BUDGET_S, "epochs": EPOCHS, "seeds": SEEDS, "data": DATA, "runs": runs},
-          output_path("06_pooling.json"))
+_ = write_json(output_path("06_pooling.json"),
+               {"budget_s": BUDGET_S, "epochs": EPOCHS, "seeds": SEEDS, "data": DATA, "runs": runs})
 
 
 # %%
@@ -124,7 +124,7 @@ def plot_curves(results: dict, title: str) -> None:
 # path is being tested, the numbers mean nothing):
 
 # %% tags=["nbval-ignore-output"]
-this = load_json(output_path("06_pooling.json"))
+this = load_result(output_path("06_pooling.json"))
 table, w = compare(this)
 print(table.to_string(index=False, float_format="%.4f"))
 print(f"avg − max = {w.diff:+.4f} ± {w.se:.4f} (t = {w.t:.2f})")
@@ -133,7 +133,7 @@ print(f"avg − max = {w.diff:+.4f} ± {w.se:.4f} (t = {w.t:.2f})")
 # ## The committed full run
 
 # %% tags=["nbval-ignore-output"]
-full = load_json(results_path("06_pooling.json"))
+full = load_result(results_path("06_pooling.json"))
 if full is None:
     print("no full-run results yet: run this notebook with GLUON_DENSENET_SMOKE=0")
 else:

@@ -19,7 +19,7 @@
 # ResNet-50's. Where is the difference?
 #
 # We count the learnable parameters of each part of each network straight from the
-# models (`gluon_densenet.param_breakdown.stage_parameters`, which infers every weight
+# models (`gluon_densenet.analysis.parameters.stage_parameters`, which infers every weight
 # shape from the hybridized graph): the stem, each stage (a dense block, or a ResNet
 # stage of residual blocks), the transition layers between dense blocks, the final
 # BatchNorm and the classifier. BatchNorm's running mean and variance are not learned
@@ -31,16 +31,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gluon_densenet import densenet63_classic
-from gluon_densenet.memory import build_model
-from gluon_densenet.param_breakdown import classifier_in_units, stage_parameters
-from gluon_densenet.results import load_json, results_path
+from gluon_densenet import densenet63_classic, get_model
+from gluon_densenet.analysis.parameters import classifier_in_units, stage_parameters
+from gluon_densenet.notebook import load_result, results_path
 
 # %matplotlib inline
 pd.set_option("display.width", 120)
 
 MODELS = ["densenet121", "resnet18_v1", "resnet50_v1"]
-nets = {m: build_model(m, classes=1000) for m in MODELS}
+nets = {m: get_model(m, classes=1000) for m in MODELS}
 parts = {m: stage_parameters(net) for m, net in nets.items()}
 order = ["stem", "stage 1", "transition 1", "stage 2", "transition 2", "stage 3",
          "transition 3", "stage 4", "final norm", "classifier"]
@@ -147,14 +146,14 @@ for m, net in nets.items():
 
 # %% tags=["nbval-ignore-output"]
 rows = []
-family = load_json(results_path("05_family.json"))
+family = load_result(results_path("05_family.json"))
 if family is not None:
     rows += [{**r["row"], "source": f"Exercise 5, {family['budget_s']:.0f} s"}
              for r in family["runs"]]
-best = load_json(results_path("05_best_small_net.json"))
+best = load_result(results_path("05_best_small_net.json"))
 if best is not None:
     rows.append({**best["row"], "source": f"Exercise 5, {best['row']['budget_s']:.0f} s"})
-pooling = load_json(results_path("06_pooling.json"))
+pooling = load_result(results_path("06_pooling.json"))
 if pooling is not None:
     for pool in ("avg", "max"):
         accs = [r["row"] for r in pooling["runs"] if r["row"]["pool"] == pool]
@@ -176,7 +175,7 @@ else:
 # ## Try it yourself
 #
 # * Break down `densenet169`, `densenet201` or `resnet34_v1` (via
-#   `gluon_densenet.memory.build_model`): which stage grows?
+#   `gluon_densenet.get_model`): which stage grows?
 # * Change the compression: `DenseNet((6, 12, 24, 16), compression=1.0, classes=1000,
 #   in_channels=3)` — how much do the transitions save?
 # * Double the growth rate to *k* = 64: parameters grow about 4×, not 2×. Why?

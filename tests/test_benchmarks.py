@@ -10,7 +10,7 @@ import numpy as np
 from mxnet import nd
 
 from gluon_densenet import DenseNet
-from gluon_densenet.performance import env_report, fast_hybridize, optimized_inference
+from gluon_densenet.training.performance import fast_hybridize, optimized_inference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,11 +80,6 @@ def test_fast_hybridize_equals_plain_small_k12():
     _copy_params(plain, plain2)
     optimized_inference(plain2, X)
     np.testing.assert_allclose(plain2(X).asnumpy(), plain(X).asnumpy(), rtol=1e-4, atol=1e-5)
-
-
-def test_env_report_lists_settings():
-    report = env_report()
-    assert "OMP_NUM_THREADS" in report and "MXNET_CPU_WORKER_NTHREADS" in report
 
 
 def test_readme_performance_block_is_replaced(tmp_path):

@@ -2,7 +2,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_densenet.blocks import DenseBlock, bottleneck_layer, conv_block, transition_block
+from gluon_densenet.models.blocks import DenseBlock, bottleneck_layer, conv_block, transition_block
 
 
 def _run(block, shape, hybridize=False):

@@ -1,7 +1,7 @@
-"""Tests for gluon_densenet.budget (tiny nets on the shipped subset)."""
+"""Tests for gluon_densenet.analysis.budget (tiny nets on the shipped subset)."""
 import pytest
 
-from gluon_densenet.budget import NetSpec, budgeted_run
+from gluon_densenet.analysis.budget import NetSpec, budgeted_run
 
 TINY = NetSpec("tiny", (1, 1), growth_rate=8, init_features=16, resize=32)
 

@@ -2,9 +2,9 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_densenet.densenet import (DENSENET_SPECS, DenseNet, densenet21_d2l, densenet63_classic,
-                                     densenet121, densenet_bc, get_model)
-from gluon_densenet.summary import count_parameters, count_weighted_layers
+from gluon_densenet.models import (DENSENET_SPECS, DenseNet, count_parameters,
+                                   count_weighted_layers, densenet21_d2l, densenet63_classic,
+                                   densenet121, densenet_bc, get_model)
 
 PAPER = {  # depth: (weighted layers, learnable parameters) with 1000 classes
     "densenet121": (121, 7_978_856),
@@ -128,3 +128,18 @@ def test_growth_rate_12_trains_despite_onednn_concat_bug(hybridize):
     loss.backward()
     grad = net.features[0].weight.grad().asnumpy()
     assert np.isfinite(grad).all() and np.abs(grad).sum() > 0
+
+
+def test_get_model_builds_model_zoo_resnets_without_download():
+    net = get_model("resnet18_v1", classes=10)
+    net.initialize()
+    assert net(mx.nd.zeros((1, 3, 32, 32))).shape == (1, 10)
+    with pytest.raises(ValueError, match="3-channel"):
+        get_model("resnet18_v1", in_channels=1)
+
+
+def test_tiny_densenet_is_a_small_working_net():
+    net = get_model("densenet_tiny", in_channels=1)
+    net.initialize()
+    assert net(mx.nd.zeros((2, 1, 32, 32))).shape == (2, 10)
+    assert count_parameters(net) < 20_000

@@ -1,12 +1,12 @@
-"""Tests for gluon_densenet.memory: analytic activation bytes and the subprocess probe."""
+"""Tests for gluon_densenet.analysis.memory: analytic activation bytes and the subprocess probe."""
 from __future__ import annotations
 
 import mxnet as mx
 import pytest
 
-from gluon_densenet import DenseNet, count_parameters
-from gluon_densenet.memory import (MIB, activation_rows, build_model, bytes_by, measure_peak,
-                                   parameter_bytes)
+from gluon_densenet import DenseNet, count_parameters, get_model
+from gluon_densenet.analysis.memory import (MIB, activation_rows, bytes_by, measure_peak,
+                                            parameter_bytes)
 
 
 def tiny() -> DenseNet:
@@ -30,7 +30,7 @@ def test_concat_outputs_grow_with_each_layer():
 
 
 def test_totals_by_group_and_by_op_agree():
-    rows = activation_rows(build_model("resnet18_v1"), (1, 3, 32, 32))
+    rows = activation_rows(get_model("resnet18_v1", classes=10), (1, 3, 32, 32))
     assert sum(bytes_by(rows, "group").values()) == sum(bytes_by(rows, "op").values())
     assert {"stem", "stage 1", "stage 4", "head"} <= set(bytes_by(rows))
     assert "elemwise_add" in bytes_by(rows, "op")
@@ -44,7 +44,7 @@ def test_parameter_bytes_match_the_parameter_count():
 
 def test_unknown_model():
     with pytest.raises(ValueError, match="unknown model"):
-        build_model("resnet1000")
+        get_model("resnet1000")
 
 
 def test_measure_peak_in_a_subprocess():

@@ -6,7 +6,7 @@ import pytest
 from mxnet import autograd, gluon, nd
 
 from gluon_densenet import DenseBlock, DenseNet, densenet121
-from gluon_densenet.memory_efficient import forward_backward, is_memory_efficient
+from gluon_densenet.training.memory_efficient import forward_backward, is_memory_efficient
 
 LOSS = gluon.loss.SoftmaxCrossEntropyLoss()
 
@@ -138,7 +138,7 @@ def test_dropout_mask_is_drawn_once_and_not_recomputed():
 
 
 def test_trimming_off_gives_the_same_gradients(monkeypatch):
-    import gluon_densenet.memory_efficient as me
+    import gluon_densenet.training.memory_efficient as me
     results = []
     for every in (0, 1):
         monkeypatch.setattr(me, "TRIM_EVERY", every)

@@ -1,4 +1,4 @@
-"""Tests for gluon_densenet.plots and gluon_densenet.metrics."""
+"""Tests for gluon_densenet.plots and gluon_densenet.training.metrics."""
 from __future__ import annotations
 
 import matplotlib
@@ -10,7 +10,7 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from gluon_densenet.metrics import accuracy, confusion_matrix  # noqa: E402
+from gluon_densenet.training.metrics import accuracy, confusion_matrix  # noqa: E402
 from gluon_densenet.plots import (  # noqa: E402
     live_plot,
     plot_confusion_matrix,

@@ -1,5 +1,5 @@
 """Tests for gluon_densenet.results."""
-from gluon_densenet.results import load_json, output_path, results_path, save_json
+from gluon_densenet.notebook import load_result, output_path, results_path, write_json
 
 
 def test_smoke_runs_never_write_the_committed_results(tmp_path, monkeypatch):
@@ -12,6 +12,6 @@ def test_smoke_runs_never_write_the_committed_results(tmp_path, monkeypatch):
 
 
 def test_json_roundtrip(tmp_path):
-    assert load_json(tmp_path / "missing.json") is None
-    p = save_json({"rows": [1, 2.5, None]}, tmp_path / "deep" / "x.json")
-    assert load_json(p) == {"rows": [1, 2.5, None]}
+    assert load_result(tmp_path / "missing.json") is None
+    p = write_json(tmp_path / "deep" / "x.json", {"rows": [1, 2.5, None]})
+    assert load_result(p) == {"rows": [1, 2.5, None]}

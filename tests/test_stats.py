@@ -1,9 +1,9 @@
-"""Tests for gluon_densenet.stats."""
+"""Tests for gluon_densenet.analysis.stats."""
 import math
 
 import pytest
 
-from gluon_densenet.stats import mean_std, welch
+from gluon_densenet.analysis.stats import mean_std, welch
 
 
 def test_mean_std():

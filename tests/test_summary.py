@@ -1,7 +1,8 @@
 import mxnet as mx
+import pytest
 
-from gluon_densenet.densenet import densenet121, densenet21_d2l
-from gluon_densenet.summary import count_parameters, format_summary, summary
+from gluon_densenet.models import (count_parameters, densenet21_d2l, densenet121,
+                                   format_summary, summary)
 
 
 def test_stage_summary_shapes_at_32px():
@@ -26,3 +27,31 @@ def test_leaf_summary_counts_all_parameters_and_keeps_hybridization():
     assert net._active
     text = format_summary(rows, (2, 1, 32, 32))
     assert f"{count_parameters(net):,}" in text.splitlines()[-1]
+
+
+def _hybrid_state(net):
+    """Every block's hybridization switch and flags (what static_alloc lives in)."""
+    state = []
+    net.apply(lambda b: state.append((getattr(b, "_active", None),
+                                      tuple(getattr(b, "_flags", ())))))
+    return state
+
+
+@pytest.mark.parametrize("flags", [None, {}, {"static_alloc": True, "static_shape": True}])
+def test_measuring_leaves_the_hybridization_exactly_as_it_was(flags):
+    from gluon_densenet.analysis.memory import activation_rows
+    from gluon_densenet.analysis.parameters import stage_parameters
+
+    net = densenet21_d2l(in_channels=1)
+    net.initialize()
+    if flags is not None:
+        net.hybridize(**flags)
+    net(mx.nd.zeros((1, 1, 32, 32)))
+    before = _hybrid_state(net)
+    summary(net, (1, 1, 32, 32))
+    format_summary(summary(net, (1, 1, 32, 32), max_depth=2))
+    stage_parameters(net, (1, 1, 32, 32))
+    activation_rows(net, (1, 1, 32, 32))
+    assert _hybrid_state(net) == before
+    if flags:
+        assert flags.items() <= dict(net._flags).items()

@@ -13,13 +13,12 @@ import pytest
 from mxnet import gluon
 from mxnet.gluon import nn
 
-from gluon_densenet import checkpoint as ckpt
+from gluon_densenet.training import checkpoint as ckpt
 from gluon_densenet.training import (
     EpochRecord,
     History,
     TrainingDivergedError,
     evaluate,
-    lr_schedule_values,
     make_lr_scheduler,
     predict,
     train,
@@ -27,6 +26,21 @@ from gluon_densenet.training import (
 
 CLASSES = 4
 SIZE = 8
+
+
+def lr_schedule_values(schedule, base_lr, total_steps, warmup_steps=0):
+    """The learning rate of each update; MXNet numbers updates from 1."""
+    sched = make_lr_scheduler(schedule, base_lr, total_steps, warmup_steps)
+    return [float(sched(n)) for n in range(1, total_steps + 1)]
+
+
+def saved_epoch(directory):
+    """The epoch of the committed checkpoint in ``directory`` (None without one)."""
+    meta = os.path.join(directory, ckpt.META_FILE)
+    if not os.path.isfile(meta):
+        return None
+    with open(meta, encoding="utf-8") as f:
+        return json.load(f)["epoch"]
 
 
 # ------------------------------------------------------------------- helpers
@@ -255,7 +269,7 @@ def test_resume_continues_at_next_epoch(tmp_path):
     first = tiny_net()
     h2 = _run(first, 2, ckdir)
     saved = params_np(first)
-    assert ckpt.latest_epoch(ckdir) == 2
+    assert saved_epoch(ckdir) == 2
     assert sorted(p.name for p in ckdir.iterdir()) == [
         "checkpoint.json", "epoch-0002.history.json", "epoch-0002.params", "epoch-0002.states"]
 
@@ -272,7 +286,7 @@ def test_resume_continues_at_next_epoch(tmp_path):
     assert seen == [3]
     assert len(h3) == 3 and h3.epochs == [1, 2, 3]
     assert h3.records[:2] == h2.records  # loaded from the checkpoint
-    assert ckpt.latest_epoch(ckdir) == 3
+    assert saved_epoch(ckdir) == 3
 
     # ... and ends where an uninterrupted 3-epoch run ends (momentum restored too).
     straight = tiny_net()
@@ -288,7 +302,7 @@ def test_resume_continues_at_next_epoch(tmp_path):
 
     # resume=False starts over and replaces the checkpoint.
     h = _run(tiny_net(), 1, ckdir, resume=False)
-    assert len(h) == 1 and ckpt.latest_epoch(ckdir) == 1
+    assert len(h) == 1 and saved_epoch(ckdir) == 1
     assert not (ckdir / "epoch-0003.params").exists()
 
 
@@ -338,7 +352,7 @@ def test_crash_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch, crash_a
     monkeypatch.undo()
 
     # The epoch-1 checkpoint is still the valid one and loads completely.
-    assert ckpt.latest_epoch(ckdir) == 1
+    assert saved_epoch(ckdir) == 1
     assert not any(".tmp-" in p.name for p in ckdir.iterdir())
     probe = tiny_net()
     probe.initialize()  # a Trainer needs (possibly deferred-) initialised parameters
@@ -349,19 +363,19 @@ def test_crash_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch, crash_a
 
     # Resuming redoes epoch 2 only and cleans up the orphaned files.
     h = _run(tiny_net(), 2, ckdir)
-    assert h.epochs == [1, 2] and ckpt.latest_epoch(ckdir) == 2
+    assert h.epochs == [1, 2] and saved_epoch(ckdir) == 2
     assert not any(p.name.startswith("epoch-0001") for p in ckdir.iterdir())
 
 
 def test_load_checkpoint_without_checkpoint_returns_none(tmp_path):
-    assert ckpt.latest_epoch(tmp_path / "missing") is None
+    assert saved_epoch(tmp_path / "missing") is None
     assert ckpt.load_checkpoint(tmp_path, tiny_net()) is None
 
 
 # ------------------------------------------------------------- time budget
 def test_time_budget_stops_mid_epoch_and_records_it(monkeypatch):
     """A fake clock advancing 1 s per reading: the budget runs out inside epoch 1."""
-    import gluon_densenet.training as tr
+    import gluon_densenet.training.loop as tr
 
     clock = iter(range(10_000))
     monkeypatch.setattr(tr.time, "perf_counter", lambda: float(next(clock)))

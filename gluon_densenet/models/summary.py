@@ -2,7 +2,10 @@
 and a layer-by-layer table of output shapes."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import Iterator
 
 import mxnet as mx
 from mxnet.gluon import nn
@@ -43,6 +46,27 @@ def count_weighted_layers(net: mx.gluon.Block) -> int:
     return count
 
 
+@contextmanager
+def imperative(net: mx.gluon.Block) -> Iterator[None]:
+    """Run ``net`` imperatively inside the ``with``; afterwards its hybridization is exactly
+    what it was, flags such as ``static_alloc`` included.
+
+    MXNet 1.9 offers no public getter for a block's hybridization state, hence ``_active``
+    and ``_flags``; ``hybridize()`` sets every child to the parent's state, so restoring the
+    parent's restores the children's.
+    """
+    active = getattr(net, "_active", False)
+    if not active:
+        yield
+        return
+    flags = dict(getattr(net, "_flags", []))
+    net.hybridize(False)
+    try:
+        yield
+    finally:
+        net.hybridize(True, **flags)
+
+
 @dataclass
 class LayerRow:
     """One line of :func:`summary`: where a block sits, what it is, what it outputs."""
@@ -54,6 +78,7 @@ class LayerRow:
 
 def _blocks_at(block: mx.gluon.Block, path: str, depth: int,
                max_depth: int | None) -> list[tuple[str, mx.gluon.Block]]:
+    # MXNet 1.9's Block has no public accessor for its named direct children.
     children = list(block._children.items())
     if not children or (max_depth is not None and depth == max_depth):
         return [(path, block)]
@@ -67,27 +92,24 @@ def summary(net: mx.gluon.Block, input_shape: tuple[int, ...], max_depth: int | 
             ctx: mx.Context | None = None) -> list[LayerRow]:
     """Run a zero batch of ``input_shape`` through ``net`` and list, in execution order,
     each block down to ``max_depth`` levels (leaves when ``None``) with its output shape
-    and learnable parameters. The net must be initialised; its hybridization is kept."""
+    and learnable parameters. The net must be initialised; its hybridization, flags
+    included, is left exactly as it was."""
     ctx = ctx or mx.cpu()
-    blocks = _blocks_at(net, "", 0, max_depth)
     rows: list[LayerRow] = []
-    handles = []
-    for name, block in blocks:
-        def hook(blk, _inputs, output, name=name):
-            params = sum(p.data().size for p in blk.collect_params().values()
-                         if p.grad_req != "null")
-            rows.append(LayerRow(name, type(blk).__name__, tuple(output.shape), params))
-        handles.append(block.register_forward_hook(hook))
-    was_hybrid = getattr(net, "_active", False)
-    if was_hybrid:
-        net.hybridize(False)         # hooks on children only fire imperatively
-    try:
-        net(mx.nd.zeros(input_shape, ctx=ctx))
-    finally:
-        for h in handles:
-            h.detach()
-        if was_hybrid:
-            net.hybridize()
+
+    def hook(blk, _inputs, output, name):
+        params = sum(p.data().size for p in blk.collect_params().values()
+                     if p.grad_req != "null")
+        rows.append(LayerRow(name, type(blk).__name__, tuple(output.shape), params))
+
+    with imperative(net):            # hooks on children only fire imperatively
+        handles = [block.register_forward_hook(partial(hook, name=name))
+                   for name, block in _blocks_at(net, "", 0, max_depth)]
+        try:
+            net(mx.nd.zeros(input_shape, ctx=ctx))
+        finally:
+            for h in handles:
+                h.detach()
     return rows
 
 

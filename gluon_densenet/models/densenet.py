@@ -16,9 +16,7 @@ works: 32 px Fashion-MNIST as well as 224 px ImageNet.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
-from typing import Callable
 
 from mxnet import nd
 from mxnet.gluon import nn
@@ -65,7 +63,7 @@ class DenseNet(nn.HybridBlock):
     stem: ``"imagenet"`` (7×7/2 conv + 3×3/2 max pool) or ``"cifar"`` (3×3/1 conv).
     classes: outputs of the classifier.
     in_channels: input image channels (3 for RGB, 1 for Fashion-MNIST).
-    memory_efficient: let :func:`gluon_densenet.memory_efficient.forward_backward`
+    memory_efficient: let :func:`gluon_densenet.training.memory_efficient.forward_backward`
         recompute each dense layer's concat → BN → ReLU → conv in backward instead of
         storing it; same parameters and results, much less training memory. The ordinary
         forward is unchanged.
@@ -156,10 +154,12 @@ class DenseNet(nn.HybridBlock):
     def forward(self, x, *args):
         # Check NDArray inputs here, before MXNet's pooling fails with a cryptic message.
         if isinstance(x, nd.NDArray):
-            self._check_input_shape(x.shape)
+            self.check_input_shape(x.shape)
         return super().forward(x, *args)
 
-    def _check_input_shape(self, shape: tuple[int, ...]) -> None:
+    def check_input_shape(self, shape: tuple[int, ...]) -> None:
+        """Raise ``ValueError`` saying what to change unless ``shape`` is an NCHW batch
+        with this net's input channels and at least :meth:`min_input_size` px."""
         if len(shape) != 4:
             raise ValueError(f"DenseNet expects a 4-D NCHW batch, got shape {shape}")
         if shape[1] != self.in_channels:
@@ -245,25 +245,7 @@ def densenet21_d2l(classes: int = 10, **kwargs) -> DenseNet:
                     compression=0.5, classes=classes, **kwargs)
 
 
-MODELS: dict[str, Callable[..., DenseNet]] = {
-    "densenet121": densenet121,
-    "densenet161": densenet161,
-    "densenet169": densenet169,
-    "densenet201": densenet201,
-    "densenet264": densenet264,
-    "densenet_bc": densenet_bc,
-    "densenet63_classic": densenet63_classic,
-    "densenet21_d2l": densenet21_d2l,
-}
-
-
-def get_model(name: str, **kwargs) -> DenseNet:
-    """Build a model by name, e.g. ``get_model("densenet121", classes=10, in_channels=1)``."""
-    try:
-        factory = MODELS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, MODELS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown model {name!r}.{hint} "
-                         f"Valid names: {', '.join(MODELS)}") from None
-    return factory(**kwargs)
+def densenet_tiny(classes: int = 10, **kwargs) -> DenseNet:
+    """A stand-in that runs in milliseconds, for tests and smoke runs: 2 blocks of 2
+    bottleneck layers, k=8, 16 init features, θ = 0.5 (about 14,000 parameters)."""
+    return DenseNet((2, 2), growth_rate=8, init_features=16, classes=classes, **kwargs)

@@ -13,38 +13,28 @@ Typical use::
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import mxnet as mx
 import numpy as np
-from mxnet import autograd, gluon
+from mxnet import gluon
 
 from . import checkpoint as ckpt
-from .memory_efficient import forward_backward, is_memory_efficient
+from .history import EpochRecord, History
+from .memory_efficient import is_memory_efficient
 from .performance import fast_hybridize
+from .schedules import make_lr_scheduler
+from .step import compute_gradients
 
-__all__ = [
-    "EpochRecord",
-    "History",
-    "TrainingDivergedError",
-    "evaluate",
-    "lr_schedule_values",
-    "make_lr_scheduler",
-    "predict",
-    "train",
-]
+__all__ = ["TrainingDivergedError", "evaluate", "predict", "train"]
 
 Batch = tuple[mx.nd.NDArray, mx.nd.NDArray]
 ContextArg = mx.Context | Sequence[mx.Context] | None
-LR_SCHEDULES = ("cosine", "step", "constant")
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -58,158 +48,6 @@ class TrainingDivergedError(FloatingPointError):
             "Try a lower learning rate (e.g. 10x smaller), a warmup, or check the "
             "input data for NaN/inf values."
         )
-
-
-# --------------------------------------------------------------------------- history
-@dataclass
-class EpochRecord:
-    """Metrics of one training epoch."""
-
-    epoch: int
-    """1-based epoch number."""
-    train_loss: float
-    """Mean training loss per example."""
-    train_acc: float
-    test_acc: float | None
-    """Accuracy on the test data, ``None`` if no test data was given."""
-    img_per_s: float
-    """Training throughput (examples per second; evaluation excluded)."""
-    time_s: float
-    """Wall time of the epoch (training + evaluation)."""
-    lr: float
-    """Learning rate of the epoch's last update."""
-    steps: int | None = None
-    """Batches trained in the epoch (fewer than planned if a time budget cut it short)."""
-
-
-@dataclass
-class History:
-    """Per-epoch training records, JSON-serialisable."""
-
-    records: list[EpochRecord] = field(default_factory=list)
-    time_budget_s: float | None = None
-    """The ``time_budget_s`` given to :func:`train` (``None``: no budget)."""
-    budget_exhausted: bool = False
-    """True if training stopped early because the time budget was spent."""
-
-    def append(self, record: EpochRecord) -> None:
-        self.records.append(record)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __iter__(self) -> Iterator[EpochRecord]:
-        return iter(self.records)
-
-    def __getitem__(self, i: int) -> EpochRecord:
-        return self.records[i]
-
-    def column(self, name: str) -> list[Any]:
-        """All values of one field, e.g. ``history.column("test_acc")``."""
-        if name not in {f.name for f in fields(EpochRecord)}:
-            raise KeyError(f"unknown column {name!r}; have {[f.name for f in fields(EpochRecord)]}")
-        return [getattr(r, name) for r in self.records]
-
-    @property
-    def epochs(self) -> list[int]:
-        return self.column("epoch")
-
-    @property
-    def last(self) -> EpochRecord | None:
-        """The most recent record (``None`` if empty)."""
-        return self.records[-1] if self.records else None
-
-    @property
-    def best(self) -> EpochRecord | None:
-        """Record with the highest test accuracy (train accuracy if there is no test data)."""
-        if not self.records:
-            return None
-        if all(r.test_acc is not None for r in self.records):
-            return max(self.records, key=lambda r: r.test_acc)
-        return max(self.records, key=lambda r: r.train_acc)
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"records": [asdict(r) for r in self.records]}
-        if self.time_budget_s is not None:
-            d["time_budget_s"] = self.time_budget_s
-            d["budget_exhausted"] = self.budget_exhausted
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "History":
-        return cls([EpochRecord(**r) for r in d.get("records", [])],
-                   time_budget_s=d.get("time_budget_s"),
-                   budget_exhausted=bool(d.get("budget_exhausted", False)))
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write as JSON (creating parent directories)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "History":
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-    def summary(self) -> str:
-        """One line describing the last epoch."""
-        r = self.last
-        if r is None:
-            return "no epochs"
-        test = f", test acc {r.test_acc:.3f}" if r.test_acc is not None else ""
-        return (f"epoch {r.epoch}: loss {r.train_loss:.3f}, train acc {r.train_acc:.3f}{test}, "
-                f"{r.img_per_s:.1f} examples/sec")
-
-
-# ------------------------------------------------------------------- lr schedules
-class _ConstantScheduler(mx.lr_scheduler.LRScheduler):
-    """Constant learning rate (after an optional warmup)."""
-
-    def __call__(self, num_update: int) -> float:
-        if num_update < self.warmup_steps:
-            return self.get_warmup_lr(num_update)
-        return self.base_lr
-
-
-def make_lr_scheduler(
-    schedule: str,
-    base_lr: float,
-    total_steps: int,
-    warmup_steps: int = 0,
-    warmup_begin_lr: float = 0.0,
-) -> mx.lr_scheduler.LRScheduler:
-    """A per-iteration MXNet learning-rate scheduler.
-
-    - ``"cosine"``: cosine decay from ``base_lr`` to 0 over ``total_steps``.
-    - ``"step"``: multiply by 0.1 after 50% and after 75% of ``total_steps``.
-    - ``"constant"``: ``base_lr`` throughout.
-
-    All may start with a linear warmup of ``warmup_steps`` updates from
-    ``warmup_begin_lr``.
-    """
-    if schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
-    total_steps = max(int(total_steps), 1)
-    warmup_steps = min(max(int(warmup_steps), 0), total_steps - 1)
-    common = dict(base_lr=base_lr, warmup_steps=warmup_steps, warmup_begin_lr=warmup_begin_lr)
-    if schedule == "cosine":
-        return mx.lr_scheduler.CosineScheduler(max_update=total_steps, final_lr=0.0, **common)
-    if schedule == "step":
-        steps = sorted({int(total_steps * f) for f in (0.5, 0.75)} - {0})
-        if steps:
-            return mx.lr_scheduler.MultiFactorScheduler(step=steps, factor=0.1, **common)
-    return _ConstantScheduler(**common)
-
-
-def lr_schedule_values(
-    schedule: str, base_lr: float, total_steps: int, warmup_steps: int = 0
-) -> list[float]:
-    """The learning rate of each of the ``total_steps`` updates (for plotting/tests).
-
-    MXNet numbers updates from 1, so this is ``[sched(1), ..., sched(total_steps)]``.
-    """
-    sched = make_lr_scheduler(schedule, base_lr, total_steps, warmup_steps)
-    return [float(sched(n)) for n in range(1, total_steps + 1)]
 
 
 # ------------------------------------------------------------------------ helpers
@@ -323,7 +161,7 @@ def predict(
     net: gluon.Block, data: Iterable[Batch], ctx: ContextArg = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``net`` over ``data``; return ``(true_labels, predicted_labels)`` as int64
-    numpy arrays (handy for :func:`gluon_densenet.metrics.confusion_matrix`)."""
+    numpy arrays (handy for :func:`gluon_densenet.training.metrics.confusion_matrix`)."""
     ctxs = _ctx_list(ctx)
     labels: list[np.ndarray] = []
     preds: list[np.ndarray] = []
@@ -379,9 +217,9 @@ def train(
         ctx: a Context or a list of them (default ``mx.cpu()``).
         loss: default ``SoftmaxCrossEntropyLoss``.
         hybridize: hybridize with static memory allocation and shapes
-            (:func:`~gluon_densenet.performance.fast_hybridize`, measured faster).
+            (:func:`~gluon_densenet.training.performance.fast_hybridize`, measured faster).
             A net with memory-efficient dense blocks is trained with
-            :func:`~gluon_densenet.memory_efficient.forward_backward` instead and
+            :func:`~gluon_densenet.training.memory_efficient.forward_backward` instead and
             hybridized plainly.
         initializer: for parameters not yet initialised (default Xavier).
         checkpoint_dir: save a checkpoint after every epoch; with ``resume``
@@ -497,7 +335,6 @@ def _train_epoch(
     seconds, last lr, #batches)."""
     from tqdm.auto import tqdm
 
-    memory_efficient = is_memory_efficient(net)
     cpu = mx.cpu()
     loss_sum = correct = 0.0
     n = 0
@@ -518,15 +355,8 @@ def _train_epoch(
                 bar.update(1)
                 continue
             Xs, ys = _split(X, y, ctxs)
-            if memory_efficient:
-                losses, outs = zip(*[forward_backward(net, Xi, yi, loss_fn, return_output=True)
-                                     for Xi, yi in zip(Xs, ys)])
-            else:
-                with autograd.record():
-                    outs = [net(Xi) for Xi in Xs]
-                    losses = [loss_fn(o, yi) for o, yi in zip(outs, ys)]
-                for l in losses:
-                    l.backward()
+            losses, outs = zip(*[compute_gradients(net, Xi, yi, loss_fn, return_output=True)
+                                 for Xi, yi in zip(Xs, ys)])
             trainer.step(bs)
             # One host sync per batch: per-device [loss sum, #correct] gathered on cpu.
             stats = mx.nd.add_n(*[

@@ -1,7 +1,6 @@
-"""Tests for gluon_densenet.param_breakdown."""
-from gluon_densenet import DenseNet, count_parameters, densenet121
-from gluon_densenet.memory import build_model
-from gluon_densenet.param_breakdown import classifier_in_units, stage_parameters
+"""Tests for gluon_densenet.analysis.parameters."""
+from gluon_densenet import DenseNet, count_parameters, densenet121, get_model
+from gluon_densenet.analysis.parameters import classifier_in_units, stage_parameters
 
 
 def test_parts_of_a_small_densenet_sum_to_the_total():
@@ -20,8 +19,8 @@ def test_densenet121_and_resnets_match_their_published_totals():
     expected = {"densenet121": (7_978_856, 1024), "resnet18_v1": (11_689_512, 512),
                 "resnet50_v1": (25_575_912, 2048)}
     for name, (total, width) in expected.items():
-        net = build_model(name, classes=1000)
+        net = get_model(name, classes=1000)
         assert sum(stage_parameters(net).values()) == total, name
         assert classifier_in_units(net) == width, name
-    assert "transition 3" not in stage_parameters(build_model("resnet18_v1"))
+    assert "transition 3" not in stage_parameters(get_model("resnet18_v1", classes=10))
     assert stage_parameters(densenet121(classes=10))["classifier"] == 1024 * 10 + 10

@@ -1,7 +1,7 @@
-"""Where training memory goes: an analytic count of activation bytes from a hybridized
+"""Where training memory goes: an analytic count of activation bytes from the forward
 graph's inferred shapes, and the measured peak of one training step in a fresh process.
 
-    rows = activation_rows(build_model("densenet121"), (32, 3, 224, 224))
+    rows = activation_rows(get_model("densenet121"), (32, 3, 224, 224))
     bytes_by(rows, "group")             # stem, dense block 1, transition 1, ... head
     measure_peak("densenet121", size=224, batch_size=32)   # PeakMemory(...)
 
@@ -16,34 +16,18 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
 import mxnet as mx
 import numpy as np
-from mxnet.gluon.model_zoo import vision
 
-from .densenet import MODELS, get_model
-from .param_breakdown import STAGE_PATTERN, graph_symbol, learnable_shapes
+from ..models.registry import get_model
+from .measure import MIB, peak_rss_mib, timings
+from .parameters import STAGE_PATTERN, graph_symbol, learnable_shapes
 
-__all__ = ["ActivationRow", "PeakMemory", "activation_rows", "build_model", "bytes_by",
-           "measure_peak", "parameter_bytes", "MIB"]
-
-MIB = 2 ** 20
-RESNETS = {"resnet18_v1": vision.resnet18_v1, "resnet34_v1": vision.resnet34_v1,
-           "resnet50_v1": vision.resnet50_v1}
-
-
-def build_model(name: str, classes: int = 10) -> mx.gluon.HybridBlock:
-    """A DenseNet from :data:`~gluon_densenet.densenet.MODELS` or a model-zoo ResNet
-    (``resnet18_v1``, ``resnet34_v1``, ``resnet50_v1``), 3 input channels, random
-    weights (no download)."""
-    if name in RESNETS:
-        return RESNETS[name](classes=classes, pretrained=False)
-    if name in MODELS:
-        return get_model(name, classes=classes, in_channels=3)
-    raise ValueError(f"unknown model {name!r}; choose one of {sorted(RESNETS) + sorted(MODELS)}")
+__all__ = ["ActivationRow", "PeakMemory", "activation_rows", "bytes_by", "measure_peak",
+           "parameter_bytes", "MIB"]
 
 
 @dataclass(frozen=True)
@@ -127,45 +111,28 @@ class PeakMemory:
         return {**asdict(self), "train_mib": self.train_mib}
 
 
-def _peak_rss_mib() -> float:
-    """The process's peak resident set size (VmHWM; ru_maxrss where /proc is missing)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _child(model: str, size: int, batch_size: int, gpu: bool) -> dict:
     """Runs in the fresh process: build, allocate weights, take one training step."""
-    from mxnet import autograd, gluon
+    from mxnet import gluon
 
-    from .devices import gpu_memory_info
+    from ..devices import gpu_memory_info
+    from ..training.step import train_step
     ctx = mx.gpu(0) if gpu else mx.cpu()
-    net = build_model(model)
+    net = get_model(model, classes=10)
     net.initialize(mx.init.Xavier(), ctx=ctx)
     net(mx.nd.zeros((1, 3, 32, 32), ctx=ctx)).wait_to_read()   # resolve deferred shapes
     mx.nd.waitall()
     used = lambda: (lambda free, total: (total - free) / MIB)(*gpu_memory_info(0))
-    baseline = used() if gpu else _peak_rss_mib()
+    baseline = used() if gpu else peak_rss_mib()
     net.hybridize(static_alloc=False)
     trainer = gluon.Trainer(net.collect_params(), "sgd",
                             {"learning_rate": 0.01, "momentum": 0.9, "wd": 1e-4})
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     X = mx.nd.random.uniform(shape=(batch_size, 3, size, size), ctx=ctx)
     y = mx.nd.array(np.arange(batch_size) % 10, ctx=ctx)
-    start = time.perf_counter()
-    with autograd.record():
-        loss = loss_fn(net(X), y)
-    loss.backward()
-    trainer.step(batch_size)
-    mx.nd.waitall()
-    step_s = time.perf_counter() - start
-    peak = used() if gpu else _peak_rss_mib()
+    step_s, = timings(lambda: train_step(net, trainer, loss_fn, X, y), warmup=0, repeats=1,
+                      sync=mx.nd.waitall)
+    peak = used() if gpu else peak_rss_mib()
     return {"model": model, "size": size, "batch_size": batch_size,
             "device": "gpu(0)" if gpu else "cpu", "baseline_mib": baseline,
             "peak_mib": peak, "step_s": step_s}
@@ -176,10 +143,10 @@ def measure_peak(model: str, size: int, batch_size: int, gpu: bool | None = None
     """Measure one configuration in a fresh ``python`` subprocess, so runs do not share
     allocator pools or a high-water mark. ``gpu=None`` uses a GPU when there is one."""
     if gpu is None:
-        from .devices import num_gpus
+        from ..devices import num_gpus
         gpu = num_gpus() > 0
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, "-m", "gluon_densenet.memory", model, str(size), str(batch_size),
+    cmd = [sys.executable, "-m", "gluon_densenet.analysis.memory", model, str(size), str(batch_size),
            "gpu" if gpu else "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:

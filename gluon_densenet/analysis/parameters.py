@@ -22,8 +22,7 @@ STAGE_PATTERN = re.compile(r"_stage(\d+)_")
 
 
 def graph_symbol(net: mx.gluon.HybridBlock) -> mx.sym.Symbol:
-    """The net's forward graph on a ``data`` variable (hybridizes ``net``)."""
-    net.hybridize()
+    """The net's forward graph on a ``data`` variable; ``net``'s hybridization is untouched."""
     return net(mx.sym.var("data"))
 
 

@@ -76,7 +76,7 @@ class DenseBlock(nn.HybridBlock):
     forward pass, so parameters can be counted straight after ``initialize()``.
 
     ``memory_efficient=True`` marks the block for
-    :func:`gluon_densenet.memory_efficient.forward_backward`, the training step that keeps
+    :func:`gluon_densenet.training.memory_efficient.forward_backward`, the training step that keeps
     only the layers' narrow outputs and recomputes each layer's concat → BN → ReLU → conv
     in backward: the same parameters, outputs and gradients, far less training memory,
     some extra time. The block's ordinary forward is unchanged.

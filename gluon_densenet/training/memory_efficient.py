@@ -23,13 +23,13 @@ How: the network is run as a chain of *segments*, each recorded (or, for the den
 run unrecorded and recorded again in backward) as its own small autograd graph whose inputs
 are detached leaves. Backward visits the segments last to first, each with an ordinary
 top-level ``backward()``, feeding it the gradient its outputs accumulated from later
-segments. There is no nested autograd (which gives wrong gradients in MXNet 1.9, see
-``/work/shared/notes/memory-efficient.md``) and no custom operator (a custom operator
+segments. There is no nested autograd (a backward inside an ``autograd.Function``'s
+backward gave wrong gradients on stacked dense layers in MXNet 1.9) and no custom operator (a custom operator
 running oneDNN executors raced with the threaded engine here and gave nondeterministic
 gradients). Outputs, gradients of every parameter and BatchNorm running statistics equal
 the standard step's. Freed buffers are handed back to the OS as the step goes
-(:data:`TRIM_EVERY`), or heap fragmentation would eat most of the saving. Only dense blocks built with ``memory_efficient=True`` are
-recomputed; the net's ordinary ``net(X)`` is unchanged (inference needs nothing stored).
+(:data:`TRIM_EVERY`), or heap fragmentation would eat most of the saving. Only dense
+blocks built with ``memory_efficient=True`` are recomputed; the net's ordinary ``net(X)`` is unchanged (inference needs nothing stored).
 
 BatchNorm running statistics: MXNet's BatchNorm updates them in its *backward*, not its
 forward. The unrecorded forward of a layer therefore leaves them alone, and the one
@@ -44,7 +44,7 @@ from typing import Callable, Sequence
 from mxnet import autograd, nd
 from mxnet.gluon import nn
 
-from .blocks import ONEDNN_CHANNEL_BLOCK, DenseBlock
+from ..models.blocks import ONEDNN_CHANNEL_BLOCK, DenseBlock
 
 __all__ = ["forward_backward", "forward_segments", "is_memory_efficient"]
 
@@ -137,7 +137,7 @@ class _Tape:
 
 
 def _concat(features: Sequence[nd.NDArray], blocked_ok: bool) -> nd.NDArray:
-    """Channel-concatenate like :func:`gluon_densenet.blocks.concat_channels`: straight
+    """Channel-concatenate like :func:`gluon_densenet.models.blocks.concat_channels`: straight
     when every piece is a multiple of oneDNN's 16-channel block, else through 3-D views."""
     if len(features) == 1:
         return features[0]
@@ -179,7 +179,7 @@ def _dense_block(tape: _Tape, block: DenseBlock, x: nd.NDArray) -> nd.NDArray:
 
 def forward_segments(net: nn.Block, X: nd.NDArray, tail: Callable | None = None,
                      tape: _Tape | None = None):
-    """Run ``net`` (a :class:`~gluon_densenet.densenet.DenseNet`) segment by segment on
+    """Run ``net`` (a :class:`~gluon_densenet.models.densenet.DenseNet`) segment by segment on
     ``X``, recording on ``tape``; ``tail(out)`` (e.g. the loss) is part of the last
     segment. Returns the last segment's output (recorded, not a leaf)."""
     tape = tape if tape is not None else _Tape()
@@ -221,8 +221,8 @@ def forward_backward(net: nn.Block, X: nd.NDArray, y: nd.NDArray, loss_fn: Calla
     Call ``trainer.step(batch_size)`` afterwards. Dense blocks without
     ``memory_efficient=True`` run as ordinary recorded segments.
     """
-    if hasattr(net, "_check_input_shape"):
-        net._check_input_shape(X.shape)
+    if hasattr(net, "check_input_shape"):
+        net.check_input_shape(X.shape)
     outputs = []
 
     def tail(out):

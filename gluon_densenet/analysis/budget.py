@@ -16,12 +16,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import mxnet as mx
-from mxnet import autograd, gluon
+from mxnet import gluon
 
-from .data import load_data
-from .densenet import DenseNet
-from .summary import count_parameters
-from .training import History, train
+from ..data import load_data
+from ..models import DenseNet, count_parameters
+from ..training import History, train
+from ..training.step import compute_gradients
+from .measure import timings
 
 __all__ = ["NetSpec", "RunResult", "budgeted_run", "estimate_epoch_seconds"]
 
@@ -115,21 +116,11 @@ def estimate_epoch_seconds(net: gluon.HybridBlock, train_iter, test_iter,
     X, y = next(batches)
     X, y = X.as_in_context(ctx), y.as_in_context(ctx)
 
-    def step() -> None:
-        with autograd.record():
-            loss = loss_fn(net(X), y)
-        loss.backward()
-        mx.nd.waitall()
-
-    step()                                            # graph build, oneDNN primitives
-    start = time.perf_counter()
-    for _ in range(probe_steps):
-        step()
-    per_step = (time.perf_counter() - start) / probe_steps
-    start = time.perf_counter()
-    for _ in range(probe_steps):
-        net(X).wait_to_read()
-    per_eval = (time.perf_counter() - start) / probe_steps
+    # one warm-up: graph build, oneDNN primitives
+    per_step = sum(timings(lambda: compute_gradients(net, X, y, loss_fn), warmup=1,
+                           repeats=probe_steps, sync=mx.nd.waitall)) / probe_steps
+    per_eval = sum(timings(lambda: net(X), warmup=0, repeats=probe_steps,
+                           sync=mx.nd.waitall)) / probe_steps
     # +10 % for the optimizer update, data preparation and the host sync per batch
     return 1.1 * (len(train_iter) * per_step + len(test_iter) * per_eval)
 

@@ -7,37 +7,16 @@ Measured with ``benchmarks/run.py`` (figures in ``benchmarks/results/README.md``
 * :func:`optimized_inference` — the same plus oneDNN subgraph fusion
   (``optimize_for(x, backend="MKLDNN")``: conv + BN + ReLU fused). Inference only: use it on a
   separate net (or after training), its outputs equal the plain path's.
-* :data:`RECOMMENDED_ENV` — environment variables; they must be set *before* ``import
-  mxnet`` (e.g. in the shell), so this module only documents them and :func:`env_report`
-  shows what is in effect.
+
+Thread and engine settings (``OMP_NUM_THREADS``, ``MXNET_CPU_WORKER_NTHREADS``, ...) did not
+help on 2 cores (``benchmarks/tuning.py``); leave them at their defaults.
 """
 from __future__ import annotations
-
-import os
 
 import mxnet as mx
 from mxnet.gluon import HybridBlock
 
-__all__ = ["RECOMMENDED_ENV", "env_report", "fast_hybridize", "optimized_inference"]
-
-#: Environment settings for CPU training/inference, with what each does. Set before
-#: ``import mxnet``. ``OMP_NUM_THREADS`` is best left at the number of physical cores (the
-#: default); more threads than cores, or MXNET_CPU_WORKER_NTHREADS > 1 with OpenMP also
-#: using every core, oversubscribe the CPU.
-RECOMMENDED_ENV: dict[str, tuple[str, str]] = {
-    "MXNET_CPU_WORKER_NTHREADS": ("1", "one engine worker; oneDNN/OpenMP parallelise inside "
-                                      "each operator (the default)"),
-    "OMP_NUM_THREADS": (str(os.cpu_count() or 1), "OpenMP threads per operator: the physical "
-                                                  "cores"),
-}
-
-
-def env_report() -> dict[str, str | None]:
-    """The performance-relevant environment variables as this process sees them."""
-    names = ["OMP_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS", "MXNET_SUBGRAPH_BACKEND",
-             "MXNET_MKLDNN_ENABLED", "MXNET_EXEC_BULK_EXEC_TRAIN", "MXNET_ENGINE_TYPE"]
-    return {n: os.environ.get(n) for n in names}
-
+__all__ = ["fast_hybridize", "optimized_inference"]
 
 def fast_hybridize(net: HybridBlock) -> HybridBlock:
     """Hybridize ``net`` with static memory allocation and static shapes (for training and

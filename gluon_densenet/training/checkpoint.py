@@ -27,21 +27,20 @@ from typing import Any, Callable, Sequence
 import mxnet as mx
 from mxnet import gluon
 
-__all__ = [
-    "CheckpointInfo",
-    "META_FILE",
-    "checkpoint_paths",
-    "latest_epoch",
-    "load_checkpoint",
-    "save_checkpoint",
-]
+from ..files import TMP_MARK, atomic_write, read_json, write_json
+
+__all__ = ["CheckpointError", "CheckpointInfo", "META_FILE", "checkpoint_paths",
+           "load_checkpoint", "save_checkpoint"]
 
 META_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
 _EPOCH_FILE = re.compile(r"^epoch-(\d+)\.(params|states|history\.json)$")
-_TMP_MARK = ".tmp-"
 
 PathLike = str | os.PathLike
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory holds files that cannot be loaded into this run."""
 
 
 @dataclass(frozen=True)
@@ -66,52 +65,17 @@ def checkpoint_paths(directory: PathLike, epoch: int) -> dict[str, Path]:
     }
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)``, flush it to disk, then rename it to ``path``."""
-    tmp = path.with_name(f"{path.name}{_TMP_MARK}{os.getpid()}")
-    try:
-        write(str(tmp))
-        _fsync_file(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():  # write failed part-way: do not leave debris behind
-            tmp.unlink()
-
-
-def _write_json(obj: Any) -> Callable[[str], None]:
-    def write(p: str) -> None:
-        with open(p, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1)
-
-    return write
-
-
 def _read_meta(directory: Path) -> dict[str, Any] | None:
     meta_path = directory / META_FILE
     if not meta_path.is_file():
         return None
-    with open(meta_path, encoding="utf-8") as f:
-        meta = json.load(f)
+    meta = read_json(meta_path)
     if meta.get("format") != FORMAT_VERSION:
         raise ValueError(
             f"{meta_path}: unsupported checkpoint format {meta.get('format')!r} "
             f"(expected {FORMAT_VERSION})"
         )
     return meta
-
-
-def latest_epoch(directory: PathLike) -> int | None:
-    """Epoch of the last complete checkpoint in ``directory``, or ``None``."""
-    d = Path(directory)
-    if not d.is_dir():
-        return None
-    meta = _read_meta(d)
-    return None if meta is None else int(meta["epoch"])
 
 
 def save_checkpoint(
@@ -136,13 +100,13 @@ def save_checkpoint(
     d.mkdir(parents=True, exist_ok=True)
     paths = checkpoint_paths(d, epoch)
 
-    _atomic_write(paths["params"], net.save_parameters)
+    atomic_write(paths["params"], net.save_parameters)
     files = {"params": paths["params"].name}
     if trainer is not None:
-        _atomic_write(paths["states"], trainer.save_states)
+        atomic_write(paths["states"], trainer.save_states)
         files["states"] = paths["states"].name
     if history is not None:
-        _atomic_write(paths["history"], _write_json(history))
+        write_json(paths["history"], history)
         files["history"] = paths["history"].name
 
     meta = {
@@ -154,7 +118,7 @@ def save_checkpoint(
     }
     meta_path = d / META_FILE
     # The commit point: until this rename the previous checkpoint is the valid one.
-    _atomic_write(meta_path, _write_json(meta))
+    write_json(meta_path, meta)
     _remove_stale(d, keep=epoch)
     return meta_path
 
@@ -164,7 +128,7 @@ def _remove_stale(directory: Path, keep: int) -> None:
     for p in directory.iterdir():
         m = _EPOCH_FILE.match(p.name)
         if (m and int(m.group(1)) != keep) or (
-            _TMP_MARK in p.name and p.name.split(_TMP_MARK)[0].startswith(("epoch-", META_FILE))
+            TMP_MARK in p.name and p.name.split(TMP_MARK)[0].startswith(("epoch-", META_FILE))
         ):
             try:
                 p.unlink()
@@ -198,6 +162,5 @@ def load_checkpoint(
         trainer.load_states(str(d / files["states"]))
     history = None
     if "history" in files:
-        with open(d / files["history"], encoding="utf-8") as f:
-            history = json.load(f)
+        history = read_json(d / files["history"])
     return CheckpointInfo(epoch=int(meta["epoch"]), history=history, directory=d)

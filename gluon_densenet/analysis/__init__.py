@@ -1,0 +1,12 @@
+"""Answers to the chapters' questions, measured: where memory and parameters go, how nets
+compare under one time budget, whether a difference over seeds is real.
+
+- :mod:`.memory`: activation bytes counted from the graph, peak memory measured in a fresh process;
+- :mod:`.parameters`: learnable parameters per stage;
+- :mod:`.budget`: training under a fixed wall-time budget;
+- :mod:`.stats`: mean ± standard deviation and Welch's t test over seeds;
+- :mod:`.measure`: the timing loop and the peak-memory reading shared with ``benchmarks/``.
+
+Nothing is imported here: :mod:`.measure` stays free of MXNet, so a benchmark's torch worker
+can use it without loading MXNet into the process whose memory it measures.
+"""

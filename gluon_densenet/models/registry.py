@@ -1,0 +1,57 @@
+"""Models by name: the DenseNet family, and the model zoo's ResNets to compare against."""
+from __future__ import annotations
+
+import difflib
+from typing import Callable
+
+from mxnet.gluon import HybridBlock
+from mxnet.gluon.model_zoo import vision
+
+from .densenet import (DenseNet, densenet21_d2l, densenet63_classic, densenet121, densenet161,
+                       densenet169, densenet201, densenet264, densenet_bc, densenet_tiny)
+
+__all__ = ["MODELS", "REFERENCE_MODELS", "get_model", "model_names"]
+
+#: name → factory of this package's DenseNets.
+MODELS: dict[str, Callable[..., DenseNet]] = {
+    "densenet121": densenet121,
+    "densenet161": densenet161,
+    "densenet169": densenet169,
+    "densenet201": densenet201,
+    "densenet264": densenet264,
+    "densenet_bc": densenet_bc,
+    "densenet63_classic": densenet63_classic,
+    "densenet21_d2l": densenet21_d2l,
+    "densenet_tiny": densenet_tiny,
+}
+
+#: Gluon model-zoo ResNets (He et al., 2016), built with random weights, for the chapters'
+#: comparisons; they take 3-channel input.
+REFERENCE_MODELS: tuple[str, ...] = ("resnet18_v1", "resnet34_v1", "resnet50_v1",
+                                     "resnet101_v1", "resnet152_v1")
+
+
+def model_names() -> list[str]:
+    """Every name :func:`get_model` accepts."""
+    return list(MODELS) + list(REFERENCE_MODELS)
+
+
+def get_model(name: str, **kwargs) -> HybridBlock:
+    """Build a model by name with random weights.
+
+    ``get_model("densenet121", classes=10, in_channels=1)``; a name in
+    :data:`REFERENCE_MODELS` builds MXNet's model-zoo net (``pretrained=False``, no download).
+
+    Raises:
+        ValueError: an unknown name (with the closest valid one), or ``in_channels`` other
+            than 3 for a model-zoo ResNet.
+    """
+    if name in MODELS:
+        return MODELS[name](**kwargs)
+    if name in REFERENCE_MODELS:
+        if kwargs.pop("in_channels", 3) != 3:
+            raise ValueError(f"{name} from MXNet's model zoo takes 3-channel input only")
+        return vision.get_model(name, pretrained=False, **kwargs)
+    close = difflib.get_close_matches(name, model_names(), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown model {name!r}.{hint} Valid names: {', '.join(model_names())}")

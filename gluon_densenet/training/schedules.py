@@ -1,0 +1,57 @@
+"""Per-iteration learning-rate schedules on MXNet's own schedulers."""
+from __future__ import annotations
+
+import mxnet as mx
+
+__all__ = ["LR_SCHEDULES", "make_lr_scheduler"]
+
+LR_SCHEDULES = ("cosine", "step", "constant")
+
+class _ConstantScheduler(mx.lr_scheduler.LRScheduler):
+    """Constant learning rate (after an optional warmup)."""
+
+    def __call__(self, num_update: int) -> float:
+        if num_update < self.warmup_steps:
+            return self.get_warmup_lr(num_update)
+        return self.base_lr
+
+
+def make_lr_scheduler(
+    schedule: str,
+    base_lr: float,
+    total_steps: int,
+    warmup_steps: int = 0,
+    warmup_begin_lr: float = 0.0,
+) -> mx.lr_scheduler.LRScheduler:
+    """A per-iteration MXNet learning-rate scheduler.
+
+    - ``"cosine"``: cosine decay from ``base_lr`` to 0 over ``total_steps``.
+    - ``"step"``: multiply by 0.1 after 50% and after 75% of ``total_steps``.
+    - ``"constant"``: ``base_lr`` throughout.
+
+    All may start with a linear warmup of ``warmup_steps`` updates from
+    ``warmup_begin_lr``.
+    """
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
+    total_steps = max(int(total_steps), 1)
+    warmup_steps = min(max(int(warmup_steps), 0), total_steps - 1)
+    common = dict(base_lr=base_lr, warmup_steps=warmup_steps, warmup_begin_lr=warmup_begin_lr)
+    if schedule == "cosine":
+        return mx.lr_scheduler.CosineScheduler(max_update=total_steps, final_lr=0.0, **common)
+    if schedule == "step":
+        steps = sorted({int(total_steps * f) for f in (0.5, 0.75)} - {0})
+        if steps:
+            return mx.lr_scheduler.MultiFactorScheduler(step=steps, factor=0.1, **common)
+    return _ConstantScheduler(**common)
+
+
+def lr_schedule_values(
+    schedule: str, base_lr: float, total_steps: int, warmup_steps: int = 0
+) -> list[float]:
+    """The learning rate of each of the ``total_steps`` updates (for plotting/tests).
+
+    MXNet numbers updates from 1, so this is ``[sched(1), ..., sched(total_steps)]``.
+    """
+    sched = make_lr_scheduler(schedule, base_lr, total_steps, warmup_steps)
+    return [float(sched(n)) for n in range(1, total_steps + 1)]

@@ -1,0 +1,40 @@
+"""One training step, the single place where forward, loss, backward and the update meet.
+
+The training loop, the time-budget probe, the memory measurement and the benchmarks all
+call these, so every figure the project reports is of the same step.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from mxnet import autograd, gluon, nd
+
+from .memory_efficient import forward_backward, is_memory_efficient
+
+__all__ = ["compute_gradients", "train_step"]
+
+
+def compute_gradients(net: gluon.Block, X: nd.NDArray, y: nd.NDArray, loss_fn: Callable,
+                      return_output: bool = False):
+    """Forward and backward of ``loss_fn(net(X), y)``, leaving the parameters' gradients.
+
+    A net with memory-efficient dense blocks goes through
+    :func:`~gluon_densenet.training.memory_efficient.forward_backward` (same gradients,
+    less memory). Returns the per-sample loss ``(N,)``, or ``(loss, net(X))`` with
+    ``return_output``.
+    """
+    if is_memory_efficient(net):
+        return forward_backward(net, X, y, loss_fn, return_output=return_output)
+    with autograd.record():
+        out = net(X)
+        loss = loss_fn(out, y)
+    loss.backward()
+    return (loss, out) if return_output else loss
+
+
+def train_step(net: gluon.Block, trainer: gluon.Trainer, loss_fn: Callable, X: nd.NDArray,
+               y: nd.NDArray) -> nd.NDArray:
+    """One optimiser step on one batch ``X: (N, C, H, W)``, ``y: (N,)``; returns the loss."""
+    loss = compute_gradients(net, X, y, loss_fn)
+    trainer.step(X.shape[0])
+    return loss
