@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 # An offline copy of Fashion-MNIST beside the clone (as on the project's own machines)
 # is used when GLUON_DENSENET_DATA is not set; elsewhere the data is downloaded.
@@ -12,10 +13,15 @@ ifneq ($(SHARED_DATA),)
 export GLUON_DENSENET_DATA ?= $(abspath $(SHARED_DATA))
 endif
 
-.PHONY: install run test test-unit test-notebooks notebooks bench clean
+.PHONY: install run test lint test-unit test-notebooks notebooks bench clean
 
 $(STAMP): pyproject.toml scripts/install.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/install.sh
+	touch $@
+
+# The test extra (pytest, nbval, ruff, pyyaml) on top of what `make install` gives.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test]"
 	touch $@
 
 install: $(STAMP)
@@ -23,14 +29,18 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/gluon-densenet train
 
-test: $(STAMP)
+test: $(TEST_STAMP)
+	$(BIN)/ruff check .
 	GLUON_DENSENET_SMOKE=$${GLUON_DENSENET_SMOKE-1} $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
 	    --nbval-sanitize-with notebooks/sanitize.cfg
 
-test-unit: $(STAMP)
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+
+test-unit: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests
 
-test-notebooks: $(STAMP)
+test-notebooks: $(TEST_STAMP)
 	GLUON_DENSENET_SMOKE=$${GLUON_DENSENET_SMOKE-1} $(BIN)/python -m pytest notebooks --nbval --nbval-current-env \
 	    --nbval-sanitize-with notebooks/sanitize.cfg
 

@@ -1,3 +1,5 @@
-from gluon_densenet.cli import main
 import sys
+
+from gluon_densenet.cli import main
+
 sys.exit(main())

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,24 +52,24 @@ def _pyplot():
     return plt
 
 
-def _save(fig: "Figure", path: str | os.PathLike | None) -> None:
+def _save(fig: Figure, path: str | os.PathLike | None) -> None:
     if path is not None:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(p, dpi=120, bbox_inches="tight")
 
 
-def _records(history: "History | dict[str, Any]") -> list[dict[str, Any]]:
+def _records(history: History | dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(history, dict):
         return list(history.get("records", []))
     return [history_record.__dict__ for history_record in history]
 
 
 def plot_history(
-    history: "History | dict[str, Any]",
+    history: History | dict[str, Any],
     path: str | os.PathLike | None = None,
-    ax: "Axes | Sequence[Axes] | None" = None,
-) -> "Figure":
+    ax: Axes | Sequence[Axes] | None = None,
+) -> Figure:
     """Training loss, train accuracy and test accuracy against epoch.
 
     ``ax=None`` draws two panels (loss | accuracy); a pair of Axes is used the
@@ -113,14 +114,14 @@ def plot_history(
     return fig
 
 
-def live_plot(path: str | os.PathLike | None = None) -> Callable[["History"], None]:
+def live_plot(path: str | os.PathLike | None = None) -> Callable[[History], None]:
     """An ``on_epoch_end`` callback for :func:`~gluon_densenet.training.train` that
     redraws the curves after every epoch: in place in Jupyter, and/or to ``path``.
 
     Example: ``train(net, train_iter, test_iter, epochs=10, on_epoch_end=live_plot())``.
     """
 
-    def callback(history: "History") -> None:
+    def callback(history: History) -> None:
         fig = plot_history(history, path=path)
         try:
             from IPython import get_ipython
@@ -139,10 +140,10 @@ def plot_confusion_matrix(
     labels: Any,
     preds: Any,
     class_names: Sequence[str],
-    ax: "Axes | None" = None,
+    ax: Axes | None = None,
     normalize: bool = False,
     path: str | os.PathLike | None = None,
-) -> "Figure":
+) -> Figure:
     """Heat map of the confusion matrix (rows: true class, columns: predicted).
 
     With ``normalize`` each row is divided by its total (per-class recall).
@@ -199,7 +200,7 @@ def show_images(
     ncols: int = 8,
     scale: float = 1.5,
     path: str | os.PathLike | None = None,
-) -> "Figure":
+) -> Figure:
     """A grid of images (numpy or NDArray; (N,H,W), (N,1,H,W) or (N,3,H,W)).
 
     One Axes per image (empty grid cells are removed); grayscale images use

@@ -278,7 +278,8 @@ print("outputs equal after copying:", same)
 # %%
 for p_mine, p_lib in zip(trans.collect_params().values(), lib_trans.collect_params().values()):
     p_lib.set_data(p_mine.data())
-print("transition outputs equal:", np.allclose(trans(Y).asnumpy(), lib_trans(Y).asnumpy(), atol=1e-6))
+print("transition outputs equal:",
+      np.allclose(trans(Y).asnumpy(), lib_trans(Y).asnumpy(), atol=1e-6))
 
 # %% [markdown]
 # The library also hybridizes (compiles the block into a static graph) without changing

@@ -30,10 +30,18 @@ import mxnet as mx
 import numpy as np
 import pandas as pd
 
-from gluon_densenet import (DENSENET_SPECS, DenseBlock, bottleneck_layer, conv_block,
-                            count_parameters, count_weighted_layers, densenet,
-                            densenet63_classic, densenet121, format_summary, summary,
-                            transition_block)
+from gluon_densenet import (
+    DENSENET_SPECS,
+    bottleneck_layer,
+    conv_block,
+    count_parameters,
+    count_weighted_layers,
+    densenet,
+    densenet63_classic,
+    densenet121,
+    format_summary,
+    summary,
+)
 from gluon_densenet.notebook import smoke_mode
 
 mx.random.seed(0)

@@ -40,13 +40,19 @@ import matplotlib.pyplot as plt
 import mxnet as mx
 import numpy as np
 
-from gluon_densenet import (count_parameters, count_weighted_layers, describe_devices,
-                            format_summary, get_model, summary, try_all_gpus)
+from gluon_densenet import (
+    count_parameters,
+    count_weighted_layers,
+    describe_devices,
+    format_summary,
+    get_model,
+    summary,
+    try_all_gpus,
+)
 from gluon_densenet.data import CLASS_NAMES, get_fashion_mnist_labels, load_data
-from gluon_densenet.training.metrics import confusion_matrix
-from gluon_densenet.plots import live_plot, plot_confusion_matrix, show_images
 from gluon_densenet.notebook import choose, smoke_mode
-from gluon_densenet.training import History, evaluate, predict, train
+from gluon_densenet.plots import live_plot, plot_confusion_matrix, show_images
+from gluon_densenet.training import History, confusion_matrix, evaluate, predict, train
 
 # %matplotlib inline
 
@@ -59,7 +65,8 @@ NOTEBOOK_DIR = Path.cwd() if Path.cwd().name == "notebooks" else Path.cwd() / "n
 RUN_DIR = NOTEBOOK_DIR / "runs" / "03_training_fashion_mnist"
 RUN_DIR.mkdir(parents=True, exist_ok=True)
 
-print("mode:", "smoke (shipped subset, few steps)" if smoke_mode() else "full (all of Fashion-MNIST)")
+print("mode:",
+      "smoke (shipped subset, few steps)" if smoke_mode() else "full (all of Fashion-MNIST)")
 
 # %% [markdown]
 # ## Settings
@@ -197,7 +204,8 @@ print(f"total training time: {train_seconds:.0f} s; {history.summary()}")
 # %% tags=["nbval-ignore-output"]
 test_acc = evaluate(net, test_iter, ctx=devices)
 labels, preds = predict(net, test_iter, ctx=devices)
-print(f"test accuracy: {test_acc:.4f} ({int((labels == preds).sum()):,} of {len(labels):,} correct)")
+correct = int((labels == preds).sum())
+print(f"test accuracy: {test_acc:.4f} ({correct:,} of {len(labels):,} correct)")
 
 # %% [markdown]
 # The confusion matrix counts, for each true class (row), how often each class was

@@ -45,11 +45,22 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from gluon_densenet import get_model
-from gluon_densenet.analysis.memory import (MIB, activation_rows, bytes_by, measure_peak,
-                                            parameter_bytes)
+from gluon_densenet.analysis.memory import (
+    MIB,
+    activation_rows,
+    bytes_by,
+    measure_peak,
+    parameter_bytes,
+)
 from gluon_densenet.devices import num_gpus
-from gluon_densenet.notebook import (choose, load_result, output_path, results_path,
-                                     smoke_mode, write_json)
+from gluon_densenet.notebook import (
+    choose,
+    load_result,
+    output_path,
+    results_path,
+    smoke_mode,
+    write_json,
+)
 
 # %matplotlib inline
 pd.set_option("display.width", 140)

@@ -38,9 +38,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from gluon_densenet.analysis.budget import NetSpec, budgeted_run
+from gluon_densenet.notebook import (
+    choose,
+    load_result,
+    output_path,
+    results_path,
+    smoke_mode,
+    write_json,
+)
 from gluon_densenet.plots import plot_history
-from gluon_densenet.notebook import load_result, output_path, results_path, write_json
-from gluon_densenet.notebook import choose, smoke_mode
 from gluon_densenet.training import History
 
 # %matplotlib inline

@@ -37,11 +37,17 @@ import mxnet as mx
 import numpy as np
 import pandas as pd
 
-from gluon_densenet.models.blocks import transition_block
 from gluon_densenet.analysis.budget import NetSpec, budgeted_run
-from gluon_densenet.notebook import load_result, output_path, results_path, write_json
-from gluon_densenet.notebook import choose, smoke_mode
 from gluon_densenet.analysis.stats import mean_std, welch
+from gluon_densenet.models.blocks import transition_block
+from gluon_densenet.notebook import (
+    choose,
+    load_result,
+    output_path,
+    results_path,
+    smoke_mode,
+    write_json,
+)
 
 # %matplotlib inline
 

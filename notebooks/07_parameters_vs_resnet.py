@@ -87,7 +87,8 @@ convs = {
 }
 for name, n in convs.items():
     print(f"{name:45s} {n:>10,}")
-print(f"ResNet-18 stage 4 holds {table.loc['stage 4', 'resnet18_v1'] / table.loc['total', 'resnet18_v1']:.0%} "
+share = table.loc["stage 4", "resnet18_v1"] / table.loc["total", "resnet18_v1"]
+print(f"ResNet-18 stage 4 holds {share:.0%} "
       f"of its parameters; DenseNet-121's largest part, stage 3, holds "
       f"{table.loc['stage 3', 'densenet121'] / table.loc['total', 'densenet121']:.0%}.")
 

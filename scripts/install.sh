@@ -5,13 +5,15 @@
 #   MXNET_VARIANT=cpu scripts/install.sh   # force the CPU wheel
 #   MXNET_VARIANT=gpu scripts/install.sh   # force the CUDA 11.2 wheel (needs an NVIDIA driver >= 460)
 #
-# Environment: PYTHON (default python3.11), VENV (default .venv).
+# Environment: PYTHON (default python3.11), VENV (default .venv), EXTRAS (pyproject extras
+# besides MXNet, default "notebooks"; `make test` adds "test").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3.11}
 VENV=${VENV:-.venv}
 VARIANT=${MXNET_VARIANT:-auto}
+EXTRAS=${EXTRAS:-notebooks}
 
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     echo "error: $PYTHON not found. gluon-densenet needs Python 3.11 (MXNet 1.9.1 has no wheels for" >&2
@@ -45,6 +47,6 @@ fi
 other=$([ "$VARIANT" = gpu ] && echo mxnet || echo mxnet-cu112)
 "$VENV/bin/python" -m pip uninstall -q -y "$other" >/dev/null 2>&1 || true
 echo "Installing gluon-densenet with MXNet for $VARIANT into $VENV ..."
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$VARIANT]"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$VARIANT,$EXTRAS]"
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
 echo "$VARIANT" > "$VENV/.mxnet-variant"

@@ -2,9 +2,17 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_densenet.models import (DENSENET_SPECS, DenseNet, count_parameters,
-                                   count_weighted_layers, densenet21_d2l, densenet63_classic,
-                                   densenet121, densenet_bc, get_model)
+from gluon_densenet.models import (
+    DENSENET_SPECS,
+    DenseNet,
+    count_parameters,
+    count_weighted_layers,
+    densenet21_d2l,
+    densenet63_classic,
+    densenet121,
+    densenet_bc,
+    get_model,
+)
 
 PAPER = {  # depth: (weighted layers, learnable parameters) with 1000 classes
     "densenet121": (121, 7_978_856),

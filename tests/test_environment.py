@@ -1,4 +1,5 @@
-"""The conda environment and pyproject must pin the same stack."""
+"""The conda environment, pyproject and the package's imports must agree."""
+import ast
 import sys
 import tomllib
 from pathlib import Path
@@ -6,33 +7,62 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+#: import name → distribution name, where they differ.
+DISTRIBUTION = {"mxnet": "mxnet", "yaml": "pyyaml"}
 
 
 def _pyproject():
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
-def _conda_pip():
+def _names(requirements):
+    return {r.split("==")[0].lower() for r in requirements}
+
+
+def _third_party_imports(paths):
+    """Top-level modules imported by the given files, standard library excluded."""
+    found = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return {m for m in found if m not in sys.stdlib_module_names and m != "gluon_densenet"}
+
+
+def test_conda_environment_installs_the_pyproject_pins():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     deps = env["dependencies"]
     pip = next(d["pip"] for d in deps if isinstance(d, dict))
-    python = next(d for d in deps if isinstance(d, str) and d.startswith("python"))
-    return python, pip
-
-
-def test_environment_pins_match_pyproject():
-    project = _pyproject()
-    python, pip = _conda_pip()
-    expected = set(project["dependencies"]) | set(project["optional-dependencies"]["cpu"])
-    assert set(p for p in pip if not p.startswith("-e")) == expected
-    assert "-e ." in pip
-    assert python == "python=3.11" and project["requires-python"] == ">=3.11,<3.12"
+    assert pip == ["-e .[cpu,notebooks,test]"]
+    assert "python=3.11" in deps and _pyproject()["requires-python"] == ">=3.11,<3.12"
 
 
 def test_every_pin_is_exact():
     project = _pyproject()
     pins = project["dependencies"] + sum(project["optional-dependencies"].values(), [])
     assert all("==" in p for p in pins), pins
+
+
+def test_runtime_dependencies_are_what_the_package_imports():
+    project = _pyproject()
+    imported = _third_party_imports((ROOT / "gluon_densenet").rglob("*.py"))
+    # IPython is only imported, guarded, inside Jupyter (plots.live_plot); requests comes
+    # with mxnet, whose download the data layer uses.
+    imported -= {"IPython"}
+    declared = _names(project["dependencies"]) | {"mxnet"}
+    assert {DISTRIBUTION.get(m, m) for m in imported} == declared
+
+
+def test_what_tests_import_is_declared():
+    project = _pyproject()
+    declared = (_names(project["dependencies"]) | {"mxnet"}
+                | _names(sum(project["optional-dependencies"].values(), [])))
+    imported = _third_party_imports((ROOT / "tests").glob("*.py"))
+    # torch/torchvision are optional side-by-side contenders, skipped when absent.
+    imported -= {"torch", "torchvision"}
+    assert {DISTRIBUTION.get(m, m) for m in imported} <= declared
 
 
 def test_running_on_supported_python():

@@ -1,12 +1,15 @@
 """Tests for gluon_densenet.analysis.memory: analytic activation bytes and the subprocess probe."""
 from __future__ import annotations
 
-import mxnet as mx
 import pytest
 
 from gluon_densenet import DenseNet, count_parameters, get_model
-from gluon_densenet.analysis.memory import (MIB, activation_rows, bytes_by, measure_peak,
-                                            parameter_bytes)
+from gluon_densenet.analysis.memory import (
+    activation_rows,
+    bytes_by,
+    measure_peak,
+    parameter_bytes,
+)
 
 
 def tiny() -> DenseNet:

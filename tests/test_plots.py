@@ -10,7 +10,6 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from gluon_densenet.training.metrics import accuracy, confusion_matrix  # noqa: E402
 from gluon_densenet.plots import (  # noqa: E402
     live_plot,
     plot_confusion_matrix,
@@ -18,6 +17,7 @@ from gluon_densenet.plots import (  # noqa: E402
     show_images,
 )
 from gluon_densenet.training import EpochRecord, History  # noqa: E402
+from gluon_densenet.training.metrics import accuracy, confusion_matrix  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

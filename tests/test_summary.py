@@ -1,8 +1,13 @@
 import mxnet as mx
 import pytest
 
-from gluon_densenet.models import (count_parameters, densenet21_d2l, densenet121,
-                                   format_summary, summary)
+from gluon_densenet.models import (
+    count_parameters,
+    densenet21_d2l,
+    densenet121,
+    format_summary,
+    summary,
+)
 
 
 def test_stage_summary_shapes_at_32px():

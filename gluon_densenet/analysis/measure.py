@@ -6,7 +6,7 @@ the process whose memory it measures.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["MIB", "peak_rss_mib", "timings"]
 

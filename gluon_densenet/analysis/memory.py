@@ -16,8 +16,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable
 
 import mxnet as mx
 import numpy as np
@@ -51,7 +51,7 @@ def activation_rows(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...],
     ops = {n["name"]: n["op"] for n in json.loads(sym.tojson())["nodes"]}
     rows: list[ActivationRow] = []
     stage, last_stage = 0, 0
-    for out, shape in zip(internals.list_outputs(), shapes):
+    for out, shape in zip(internals.list_outputs(), shapes, strict=True):
         node = out[: -len("_output")] if out.endswith("_output") else out
         op = ops.get(node, "null")
         if op == "null":                              # data, weights, BN statistics
@@ -146,8 +146,8 @@ def measure_peak(model: str, size: int, batch_size: int, gpu: bool | None = None
         from ..devices import num_gpus
         gpu = num_gpus() > 0
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, "-m", "gluon_densenet.analysis.memory", model, str(size), str(batch_size),
-           "gpu" if gpu else "cpu"]
+    cmd = [sys.executable, "-m", "gluon_densenet.analysis.memory", model, str(size),
+           str(batch_size), "gpu" if gpu else "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"measuring {model} at {size} px, batch {batch_size} failed:\n"

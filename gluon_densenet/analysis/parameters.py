@@ -31,7 +31,7 @@ def learnable_shapes(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...]
     """(name, shape) of the learnable parameters in graph order, inferred (no init needed)."""
     sym = graph_symbol(net)
     shapes, _, _ = sym.infer_shape(data=input_shape)
-    return [(n, tuple(s)) for n, s in zip(sym.list_arguments(), shapes) if n != "data"]
+    return [(n, tuple(s)) for n, s in zip(sym.list_arguments(), shapes, strict=True) if n != "data"]
 
 
 def stage_parameters(net: mx.gluon.HybridBlock,

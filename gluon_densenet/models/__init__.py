@@ -6,9 +6,21 @@
 - :mod:`.summary`: parameters, weighted layers, a layer-by-layer table.
 """
 from .blocks import DenseBlock, bottleneck_layer, concat_channels, conv_block, transition_block
-from .densenet import (DENSENET_SPECS, DenseNet, DenseNetSpec, densenet, densenet21_d2l,
-                       densenet63_classic, densenet121, densenet161, densenet169, densenet201,
-                       densenet264, densenet_bc, densenet_tiny)
+from .densenet import (
+                       DENSENET_SPECS,
+                       DenseNet,
+                       DenseNetSpec,
+                       densenet,
+                       densenet21_d2l,
+                       densenet63_classic,
+                       densenet121,
+                       densenet161,
+                       densenet169,
+                       densenet201,
+                       densenet264,
+                       densenet_bc,
+                       densenet_tiny,
+)
 from .registry import MODELS, REFERENCE_MODELS, get_model, model_names
 from .summary import count_parameters, count_weighted_layers, format_summary, summary
 

@@ -1,4 +1,4 @@
-"""The building blocks of DenseNet (Huang et al., 2017), as Gluon ``HybridBlock``\\ s.
+"""The building blocks of DenseNet (Huang et al., 2017), as Gluon hybrid blocks.
 
 Shapes are NCHW. In the paper's terms a dense block of *L* layers with growth
 rate *k* turns ``c`` input channels into ``c + L·k``; a transition layer then

@@ -50,23 +50,22 @@ class DenseNet(nn.HybridBlock):
 
     ``(N, in_channels, H, W) → (N, classes)`` for any ``H, W ≥ min_input_size()``.
 
-    Parameters
-    ----------
-    block_config: layers per dense block.
-    growth_rate: *k*, the channels each layer adds.
-    init_features: channels out of the stem.
-    bn_size: bottleneck width factor (1×1 conv to ``bn_size·k``); ``None`` or 0 for
-        plain BN-ReLU-3×3 layers (no bottleneck).
-    compression: θ, the fraction of channels a transition keeps (1.0 = none).
-    dropout: dropout after each bottleneck layer.
-    transition_pool: ``"avg"`` (the paper) or ``"max"``.
-    stem: ``"imagenet"`` (7×7/2 conv + 3×3/2 max pool) or ``"cifar"`` (3×3/1 conv).
-    classes: outputs of the classifier.
-    in_channels: input image channels (3 for RGB, 1 for Fashion-MNIST).
-    memory_efficient: let :func:`gluon_densenet.training.memory_efficient.forward_backward`
-        recompute each dense layer's concat → BN → ReLU → conv in backward instead of
-        storing it; same parameters and results, much less training memory. The ordinary
-        forward is unchanged.
+    Args:
+        block_config: layers per dense block.
+        growth_rate: *k*, the channels each layer adds.
+        init_features: channels out of the stem.
+        bn_size: bottleneck width factor (1×1 conv to ``bn_size·k``); ``None`` or 0 for
+            plain BN-ReLU-3×3 layers (no bottleneck).
+        compression: θ, the fraction of channels a transition keeps (1.0 = none).
+        dropout: dropout after each bottleneck layer.
+        transition_pool: ``"avg"`` (the paper) or ``"max"``.
+        stem: ``"imagenet"`` (7×7/2 conv + 3×3/2 max pool) or ``"cifar"`` (3×3/1 conv).
+        classes: outputs of the classifier.
+        in_channels: input image channels (3 for RGB, 1 for Fashion-MNIST).
+        memory_efficient: let :func:`gluon_densenet.training.memory_efficient.forward_backward`
+            recompute each dense layer's concat → BN → ReLU → conv in backward instead of
+            storing it; same parameters and results, much less training memory. The ordinary
+            forward is unchanged.
     """
 
     def __init__(self, block_config: tuple[int, ...] | list[int], growth_rate: int = 32,
@@ -240,7 +239,8 @@ def densenet63_classic(classes: int = 10, **kwargs) -> DenseNet:
 
 def densenet21_d2l(classes: int = 10, **kwargs) -> DenseNet:
     """The small net of *Dive into Deep Learning*: 4 blocks of 4 plain conv layers,
-    k=32, 64 init features, θ = 0.5 (1 + 16 + 3 + 1 = 21 weighted layers). A good Fashion-MNIST default."""
+    k=32, 64 init features, θ = 0.5 (1 + 16 + 3 + 1 = 21 weighted layers). A good
+    Fashion-MNIST default."""
     return DenseNet((4, 4, 4, 4), growth_rate=32, init_features=64, bn_size=None,
                     compression=0.5, classes=classes, **kwargs)
 

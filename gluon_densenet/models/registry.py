@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+from collections.abc import Callable
 
 from mxnet.gluon import HybridBlock
 from mxnet.gluon.model_zoo import vision
 
-from .densenet import (DenseNet, densenet21_d2l, densenet63_classic, densenet121, densenet161,
-                       densenet169, densenet201, densenet264, densenet_bc, densenet_tiny)
+from .densenet import (
+    DenseNet,
+    densenet21_d2l,
+    densenet63_classic,
+    densenet121,
+    densenet161,
+    densenet169,
+    densenet201,
+    densenet264,
+    densenet_bc,
+    densenet_tiny,
+)
 
 __all__ = ["MODELS", "REFERENCE_MODELS", "get_model", "model_names"]
 

@@ -2,10 +2,10 @@
 and a layer-by-layer table of output shapes."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Iterator
 
 import mxnet as mx
 from mxnet.gluon import nn
@@ -125,5 +125,6 @@ def format_summary(rows: list[LayerRow], input_shape: tuple[int, ...] | None = N
         lines.append(f"{r.name:<{width}}  {r.kind:<{kind_w}}  {str(r.output_shape):<20}  "
                      f"{r.params:>11,}")
     lines.append("-" * (width + kind_w + 37))
-    lines.append(f"{'total':<{width}}  {'':<{kind_w}}  {'':<20}  {sum(r.params for r in rows):>11,}")
+    total = sum(r.params for r in rows)
+    lines.append(f"{'total':<{width}}  {'':<{kind_w}}  {'':<20}  {total:>11,}")
     return "\n".join(lines)

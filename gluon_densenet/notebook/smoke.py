@@ -12,10 +12,14 @@ ENV = "GLUON_DENSENET_SMOKE"
 
 
 def smoke_mode() -> bool:
-    """True when ``GLUON_DENSENET_SMOKE`` is set to anything but ``""``, ``0``, ``false`` or ``no``."""
+    """Whether smoke mode is on: ``GLUON_DENSENET_SMOKE`` set to anything but ``""``, ``0``,
+    ``false`` or ``no``."""
     return os.environ.get(ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def choose(smoke: T, full: T) -> T:
-    """``smoke`` in smoke mode, else ``full``: ``epochs = choose(1, 10)``."""
+    """Pick the smoke-mode value or the full-run one.
+
+    Example: ``epochs = choose(1, 10)`` is 1 in smoke mode and 10 in a full run.
+    """
     return smoke if smoke_mode() else full

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterator
+from typing import Any
 
 from ..files import read_json, write_json
 
@@ -85,7 +86,7 @@ class History:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "History":
+    def from_dict(cls, d: dict[str, Any]) -> History:
         return cls([EpochRecord(**r) for r in d.get("records", [])],
                    time_budget_s=d.get("time_budget_s"),
                    budget_exhausted=bool(d.get("budget_exhausted", False)))
@@ -95,7 +96,7 @@ class History:
         write_json(path, self.to_dict())
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "History":
+    def load(cls, path: str | os.PathLike) -> History:
         return cls.from_dict(read_json(path))
 
     def summary(self) -> str:

@@ -12,7 +12,8 @@ layer
 during backward (dropout, being random, is recorded once and never recomputed). Recomputing
 the bottleneck half as well, not only the concat → BN → ReLU → 1×1 conv that Pleiss et al.
 and torchvision recompute, also drops its ``bn_size·k``-channel intermediates: stored
-activations become linear in depth with a small constant. It replaces the ``autograd.record(); loss.backward()`` part of a step::
+activations become linear in depth with a small constant. It replaces the
+``autograd.record(); loss.backward()`` part of a step::
 
     net = densenet121(classes=10, memory_efficient=True)
     ...
@@ -24,12 +25,13 @@ run unrecorded and recorded again in backward) as its own small autograd graph w
 are detached leaves. Backward visits the segments last to first, each with an ordinary
 top-level ``backward()``, feeding it the gradient its outputs accumulated from later
 segments. There is no nested autograd (a backward inside an ``autograd.Function``'s
-backward gave wrong gradients on stacked dense layers in MXNet 1.9) and no custom operator (a custom operator
-running oneDNN executors raced with the threaded engine here and gave nondeterministic
-gradients). Outputs, gradients of every parameter and BatchNorm running statistics equal
-the standard step's. Freed buffers are handed back to the OS as the step goes
+backward gave wrong gradients on stacked dense layers in MXNet 1.9) and no custom operator
+(a custom operator running oneDNN executors raced with the threaded engine here and gave
+nondeterministic gradients). Outputs, gradients of every parameter and BatchNorm running
+statistics equal the standard step's. Freed buffers are handed back to the OS as the step goes
 (:data:`TRIM_EVERY`), or heap fragmentation would eat most of the saving. Only dense
-blocks built with ``memory_efficient=True`` are recomputed; the net's ordinary ``net(X)`` is unchanged (inference needs nothing stored).
+blocks built with ``memory_efficient=True`` are recomputed; the net's ordinary ``net(X)``
+is unchanged (inference needs nothing stored).
 
 BatchNorm running statistics: MXNet's BatchNorm updates them in its *backward*, not its
 forward. The unrecorded forward of a layer therefore leaves them alone, and the one
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from mxnet import autograd, nd
 from mxnet.gluon import nn

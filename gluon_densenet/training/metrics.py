@@ -26,7 +26,8 @@ def confusion_matrix(labels: Any, preds: Any, num_classes: int) -> np.ndarray:
         if a.size and (a.min() < 0 or a.max() >= num_classes):
             raise ValueError(f"{name} must lie in [0, {num_classes}), got range "
                              f"[{a.min()}, {a.max()}]")
-    return np.bincount(y * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
+    counts = np.bincount(y * num_classes + p, minlength=num_classes**2)
+    return counts.reshape(num_classes, num_classes)
 
 
 def accuracy(labels: Any, preds: Any) -> float:

@@ -5,7 +5,7 @@ call these, so every figure the project reports is of the same step.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from mxnet import autograd, gluon, nd
 
