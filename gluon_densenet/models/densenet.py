@@ -249,3 +249,8 @@ def densenet_tiny(classes: int = 10, **kwargs) -> DenseNet:
     """A stand-in that runs in milliseconds, for tests and smoke runs: 2 blocks of 2
     bottleneck layers, k=8, 16 init features, θ = 0.5 (about 14,000 parameters)."""
     return DenseNet((2, 2), growth_rate=8, init_features=16, classes=classes, **kwargs)
+
+
+#: Every named factory, in the order tables list them.
+FACTORIES = (densenet121, densenet161, densenet169, densenet201, densenet264, densenet_bc,
+             densenet63_classic, densenet21_d2l, densenet_tiny)

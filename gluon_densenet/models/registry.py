@@ -7,33 +7,12 @@ from collections.abc import Callable
 from mxnet.gluon import HybridBlock
 from mxnet.gluon.model_zoo import vision
 
-from .densenet import (
-    DenseNet,
-    densenet21_d2l,
-    densenet63_classic,
-    densenet121,
-    densenet161,
-    densenet169,
-    densenet201,
-    densenet264,
-    densenet_bc,
-    densenet_tiny,
-)
+from .densenet import FACTORIES, DenseNet
 
 __all__ = ["MODELS", "REFERENCE_MODELS", "get_model", "model_names"]
 
 #: name → factory of this package's DenseNets.
-MODELS: dict[str, Callable[..., DenseNet]] = {
-    "densenet121": densenet121,
-    "densenet161": densenet161,
-    "densenet169": densenet169,
-    "densenet201": densenet201,
-    "densenet264": densenet264,
-    "densenet_bc": densenet_bc,
-    "densenet63_classic": densenet63_classic,
-    "densenet21_d2l": densenet21_d2l,
-    "densenet_tiny": densenet_tiny,
-}
+MODELS: dict[str, Callable[..., DenseNet]] = {f.__name__: f for f in FACTORIES}
 
 #: Gluon model-zoo ResNets (He et al., 2016), built with random weights, for the chapters'
 #: comparisons; they take 3-channel input.
