@@ -62,7 +62,7 @@ def _save(fig: Figure, path: str | os.PathLike | None) -> None:
 def _records(history: History | dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(history, dict):
         return list(history.get("records", []))
-    return [history_record.__dict__ for history_record in history]
+    return history.to_dict()["records"]
 
 
 def plot_history(

@@ -44,14 +44,3 @@ def make_lr_scheduler(
         if steps:
             return mx.lr_scheduler.MultiFactorScheduler(step=steps, factor=0.1, **common)
     return _ConstantScheduler(**common)
-
-
-def lr_schedule_values(
-    schedule: str, base_lr: float, total_steps: int, warmup_steps: int = 0
-) -> list[float]:
-    """The learning rate of each of the ``total_steps`` updates (for plotting/tests).
-
-    MXNet numbers updates from 1, so this is ``[sched(1), ..., sched(total_steps)]``.
-    """
-    sched = make_lr_scheduler(schedule, base_lr, total_steps, warmup_steps)
-    return [float(sched(n)) for n in range(1, total_steps + 1)]
