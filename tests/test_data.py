@@ -11,6 +11,8 @@ import hashlib
 import http.server
 import os
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from gluon_densenet.data import (
     CLASS_NAMES,
     FILES,
     SUBSET_DIR,
+    SUBSET_FILES,
     ArrayLoader,
     CorruptDataError,
     DatasetNotFoundError,
@@ -40,7 +43,6 @@ from gluon_densenet.data import (
     stratified_limit,
     write_idx,
 )
-from gluon_densenet.data import download as download_mod
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,10 +52,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch):
-    """No test sees the developer's data/mirror settings or waits between retries."""
+    """No test sees the developer's data/mirror settings."""
     for var in ("GLUON_DENSENET_DATA", "GLUON_DENSENET_MIRRORS"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(download_mod, "DEFAULT_RETRY_DELAY", 0.0)
 
 
 def _images(n: int, rows: int = 28, cols: int = 28, seed: int = 0) -> np.ndarray:
@@ -222,6 +223,7 @@ def test_default_data_dir_resolution_order(monkeypatch, tmp_path):
     assert default_data_dir() == tmp_path / "home" / ".mxnet" / "datasets" / "fashion-mnist"
     monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxhome"))
     assert default_data_dir() == tmp_path / "mxhome" / "datasets" / "fashion-mnist"
+    assert default_data_dir() == Path(mx.base.data_dir()) / "datasets" / "fashion-mnist"
     monkeypatch.setenv("GLUON_DENSENET_DATA", str(tmp_path / "env"))
     assert default_data_dir() == tmp_path / "env"
     assert default_data_dir(tmp_path / "arg") == tmp_path / "arg"
@@ -354,9 +356,10 @@ def test_download_falls_back_across_mirrors(tmp_path, server):
 
     dest = tmp_path / "dest"
     mirrors = [server.base + "/missing/", server.base + "/corrupt", server.base + "/good/"]
-    out = download_file("f.gz", mirrors, dest, verify=verify, progress=False)
+    out = download_file("f.gz", mirrors, dest, verify=verify, retries=1, progress=False)
     assert out == dest / "f.gz" and out.read_bytes() == good
-    assert server.hits == ["/missing/f.gz", "/corrupt/f.gz", "/good/f.gz"]  # 404 / bad data are not retried
+    # MXNet's download retries every error (the 404 too); data failing verification is not retried
+    assert server.hits == ["/missing/f.gz"] * 2 + ["/corrupt/f.gz", "/good/f.gz"]
     _assert_no_temp_files(dest)
     assert sorted(p.name for p in dest.iterdir()) == ["f.gz"]
 
@@ -376,18 +379,42 @@ def test_download_all_mirrors_bad_leaves_nothing(tmp_path, server):
         raise ValueError("sha1 mismatch")
 
     mirrors = [server.base + "/missing", server.base + "/corrupt", server.base + "/short",
-               f"http://127.0.0.1:{_closed_port()}"]
+               f"http://127.0.0.1:{_closed_port()}", "file:///no/file/urls"]
     dest = tmp_path / "dest"
     with pytest.raises(DownloadError) as info:
-        download_file("f.gz", mirrors, dest, verify=verify, retries=1, timeout=5, progress=False)
+        download_file("f.gz", mirrors, dest, verify=verify, retries=1, progress=False)
     err = info.value
     assert isinstance(err, OSError)
     msg = str(err)
-    for m in mirrors:
-        assert m.rstrip("/") + "/f.gz" in msg
-    assert "HTTP 404" in msg and "sha1 mismatch" in msg and "cannot connect" in msg and "(2 attempts)" in msg
-    assert len(err.attempts) == 1 + 1 + 2 + 2  # 404, bad data, then 2 tries each for transient errors
-    assert list(dest.iterdir()) == []
+    assert msg.startswith("could not download f.gz from any of 5 mirror(s):\n")
+    lines = msg.splitlines()[1:]
+    assert [url for url, _ in err.attempts] == [m.rstrip("/") + "/f.gz" for m in mirrors]
+    # one line per mirror, in order
+    assert lines == [f"  {url}: {reason}" for url, reason in err.attempts]
+    missing, corrupt, short, closed, file_url = (reason for _, reason in err.attempts)
+    assert "did not answer 200 OK" in missing and missing.endswith("(2 attempts)")
+    assert corrupt == "downloaded file failed verification: sha1 mismatch"  # not retried
+    assert "IncompleteRead" in short and short.endswith("(2 attempts)")
+    assert "cannot connect" in closed and closed.endswith("(2 attempts)")
+    assert "InvalidSchema" in file_url  # MXNet's download speaks http(s) only
+    assert server.hits.count("/short/f.gz") == 2
+    assert list(dest.iterdir()) == []  # nothing left, not even MXNet's partial files
+
+
+def test_download_argument_errors(tmp_path):
+    with pytest.raises(DownloadError, match="no mirrors"):
+        download_file("f", [], tmp_path)
+    with pytest.raises(ValueError, match="retries"):
+        download_file("f", ["http://127.0.0.1:9"], tmp_path, retries=-1)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_download_progress_lines(tmp_path, server, capsys, progress):
+    server.routes["/m/f"] = [(200, b"payload", None)]
+    download_file("f", [server.base + "/m"], tmp_path, progress=progress)
+    out = capsys.readouterr().out
+    assert (f"from {server.base}/m/f" in out) == progress
 
 
 def test_download_interrupted_leaves_nothing(tmp_path, server):
@@ -466,6 +493,29 @@ def test_limit_is_stratified():
     x, y = load_fashion_mnist("test", subset=True, limit=55)
     assert x.shape == (55, 28, 28)
     assert sorted(np.bincount(y, minlength=10).tolist()) == [5] * 5 + [6] * 5
+    with pytest.raises(ValueError, match="limit"):
+        stratified_limit(labels, -1)
+
+
+def _per_class_permutation_sample(labels, per_class, rng):
+    """What scripts/make_fashion_mnist_subset.py drew before it used stratified_limit."""
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in range(10)]
+    return np.sort(np.concatenate(chosen))
+
+
+def test_limit_with_rng_is_a_per_class_permutation_sample():
+    labels = np.random.default_rng(5).integers(0, 10, size=700)
+    assert np.bincount(labels).min() >= 40
+    ref_rng, rng = np.random.default_rng(11), np.random.default_rng(11)
+    for per_class in (40, 7):  # the same stream serves several draws, as in the script
+        expected = _per_class_permutation_sample(labels, per_class, ref_rng)
+        keep = stratified_limit(labels, 10 * per_class, rng)
+        np.testing.assert_array_equal(keep, expected)
+    assert rng.integers(1 << 30) == ref_rng.integers(1 << 30)  # streams consumed alike
+    uneven = stratified_limit(labels, 333, np.random.default_rng(0))
+    assert keep.tolist() != stratified_limit(labels, 70).tolist()  # the rng matters
+    assert uneven.shape == (333,) and np.all(np.diff(uneven) > 0)
+    assert sorted(np.bincount(labels[uneven], minlength=10).tolist()) == [33] * 7 + [34] * 3
 
 
 # --------------------------------------------------------------------------- loader
@@ -568,12 +618,14 @@ def _full_data_dir() -> Path | None:
 
 
 _FULL_DIR = _full_data_dir()
-
-
-@pytest.mark.skipif(
+needs_full_data = pytest.mark.skipif(
     _FULL_DIR is None,
-    reason="full Fashion-MNIST not available: set GLUON_DENSENET_DATA or provide ../shared/data/fashion-mnist",
+    reason="full Fashion-MNIST not available: "
+           "set GLUON_DENSENET_DATA or provide ../shared/data/fashion-mnist",
 )
+
+
+@needs_full_data
 def test_full_dataset_loads_and_verifies():
     for split, n in (("train", 60000), ("test", 10000)):
         x, y = load_fashion_mnist(split, _FULL_DIR, download=False)
@@ -581,8 +633,21 @@ def test_full_dataset_loads_and_verifies():
         assert np.bincount(y, minlength=10).tolist() == [n // 10] * 10
 
 
+@needs_full_data
+def test_subset_script_remakes_the_shipped_subset(tmp_path):
+    script = REPO / "scripts" / "make_fashion_mnist_subset.py"
+    out = tmp_path / "subset"
+    args = ["--source", str(_FULL_DIR), "--out", str(out), "--check"]
+    # Run outside the checkout: the script must import the installed package, no sys.path edits.
+    done = subprocess.run([sys.executable, str(script), *args],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(" ok\n") == 4
+    for split in SUBSET_FILES.values():
+        for spec in (split.images, split.labels):
+            assert (out / spec.gz_name).read_bytes() == (SUBSET_DIR / spec.gz_name).read_bytes()
+
+
 def test_class_names_from_ndarray_labels():
-    import mxnet as mx
-    from gluon_densenet.data import get_fashion_mnist_labels
     assert get_fashion_mnist_labels(mx.nd.array([0, 9])) == ["T-shirt/top", "Ankle boot"]
     assert get_fashion_mnist_labels([1]) == ["Trouser"]

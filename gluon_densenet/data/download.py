@@ -1,111 +1,60 @@
-"""Download one file from a list of mirrors, atomically and verified.
+"""Download one file from a list of mirrors with MXNet's downloader, verified.
 
-The bytes go to a hidden temporary file in the target directory; only after
-``verify`` accepts it is it ``os.replace``-d onto the final name. On any
-failure (HTTP error, timeout, checksum mismatch, Ctrl-C) the temporary file
-is removed, so the target directory never holds a partial or unverified file.
-Standard library ``urllib`` only.
+Each mirror is tried in turn with :func:`mxnet.gluon.utils.download`, which
+retries and writes through a temporary file renamed atomically. It writes into
+a private temporary directory beside the target, where ``verify`` checks the
+file; only then is it ``os.replace``-d onto the final name. The temporary
+directory is always removed (MXNet leaves its partial files behind when a
+transfer breaks), so on any failure (HTTP error, unreachable host, checksum
+mismatch, Ctrl-C) the target directory holds no partial or unverified file and
+an existing file there is left as it was.
+
+MXNet's downloader uses ``requests``: only ``http://`` and ``https://`` mirrors
+work, it retries every error (a 404 too) at once, and it sets no timeout, so a
+server that accepts the connection and then stalls holds the download up.
 """
 
 from __future__ import annotations
 
-import http.client
+import contextlib
+import io
 import os
-import socket
+import shutil
 import tempfile
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tqdm.auto import tqdm
+import requests
+from mxnet.gluon.utils import download as mx_download
 
 from .errors import DownloadError
 
-__all__ = ["download_file", "mirror_url", "DEFAULT_TIMEOUT", "DEFAULT_RETRIES", "DEFAULT_RETRY_DELAY"]
+__all__ = ["download_file", "mirror_url", "DEFAULT_RETRIES"]
 
-DEFAULT_TIMEOUT = 30.0  # seconds, per socket operation (connect / each read)
-DEFAULT_RETRIES = 2  # extra attempts per mirror for transient errors
-DEFAULT_RETRY_DELAY = 1.0  # seconds before the first retry; doubles each time
-_CHUNK = 1 << 16
-_USER_AGENT = "gluon-densenet (python urllib)"
-
-
-class _Transient(Exception):
-    """A failure worth retrying on the same mirror."""
-
-
-class _Permanent(Exception):
-    """A failure that makes us move on to the next mirror at once."""
+DEFAULT_RETRIES = 2  # extra attempts per mirror after the first
 
 
 def mirror_url(base: str, filename: str) -> str:
-    """Join a mirror base URL and a file name (``base`` may lack a trailing slash)."""
+    """Join a mirror base URL and a file name.
+
+    Args:
+        base: Mirror base URL, with or without a trailing slash.
+        filename: File name, quoted for use in a URL.
+
+    Returns:
+        The file's URL on that mirror.
+    """
     return base.rstrip("/") + "/" + urllib.parse.quote(filename)
 
 
-def _fetch(url: str, out, timeout: float, progress: bool, desc: str) -> None:
-    """Stream ``url`` into the open binary file ``out``."""
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            length = resp.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            received = 0
-            with tqdm(
-                total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=desc, disable=not progress, leave=False,
-            ) as bar:
-                while True:
-                    chunk = resp.read(_CHUNK)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            if total is not None and received < total:
-                raise _Transient(f"connection closed after {received} of {total} bytes")
-    except urllib.error.HTTPError as exc:
-        reason = f"HTTP {exc.code} {exc.reason}"
-        # Server errors, throttling and request timeouts may pass; the rest will not.
-        if exc.code >= 500 or exc.code in (408, 429):
-            raise _Transient(reason) from exc
-        raise _Permanent(reason) from exc
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, (socket.timeout, TimeoutError)):
-            raise _Transient(f"timed out after {timeout:g} s") from exc
-        # file:// URLs report a missing file as URLError(FileNotFoundError)
-        if isinstance(reason, FileNotFoundError):
-            raise _Permanent(f"not found ({reason})") from exc
-        # An unknown host name will not resolve on a second try (typically: offline).
-        if isinstance(reason, socket.gaierror):
-            raise _Permanent(f"cannot resolve host ({reason})") from exc
-        raise _Transient(f"cannot connect ({reason})") from exc
-    except (socket.timeout, TimeoutError) as exc:
-        raise _Transient(f"timed out after {timeout:g} s") from exc
-    except http.client.IncompleteRead as exc:
-        raise _Transient(f"connection closed early ({len(exc.partial)} bytes in the last read)") from exc
-    except http.client.HTTPException as exc:  # malformed response, protocol errors
-        raise _Transient(f"bad HTTP response ({type(exc).__name__}: {exc})") from exc
-    except (ConnectionError, OSError) as exc:
-        raise _Transient(f"{type(exc).__name__}: {exc}") from exc
-
-
-def _summarise(attempts: list[tuple[str, str]]) -> list[str]:
-    """One line per failure, consecutive repeats folded into "(N attempts)"."""
-    lines: list[str] = []
-    previous, count = None, 0
-    for item in attempts + [None]:  # sentinel flushes the last group
-        if item == previous:
-            count += 1
-            continue
-        if previous is not None:
-            lines.append(f"  {previous[0]}: {previous[1]}" + (f" ({count} attempts)" if count > 1 else ""))
-        previous, count = item, 1
-    return lines
+def _reason(exc: Exception) -> str:
+    """One line saying why MXNet's download failed (the error of its last attempt)."""
+    if isinstance(exc, requests.ConnectionError):
+        return f"cannot connect ({exc})"
+    if type(exc) is RuntimeError:  # MXNet's own error for any status but 200; it omits the status
+        return f"the server did not answer 200 OK ({exc})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def download_file(
@@ -115,23 +64,38 @@ def download_file(
     *,
     verify: Callable[[Path], None] | None = None,
     retries: int = DEFAULT_RETRIES,
-    timeout: float = DEFAULT_TIMEOUT,
-    retry_delay: float | None = None,
+    verify_ssl: bool = True,
     progress: bool = True,
 ) -> Path:
     """Download ``filename`` into ``dest_dir``, trying each mirror in turn.
 
-    ``verify(tmp_path)`` must raise ``ValueError`` (e.g. ``CorruptDataError``)
-    if the downloaded bytes are wrong; that mirror is then abandoned for the
-    next one. Transient errors (timeouts, refused connections, HTTP 5xx) are
-    retried ``retries`` more times per mirror. Returns ``dest_dir/filename``.
+    Args:
+        filename: Name of the file on the mirrors and in ``dest_dir``.
+        mirrors: Base URLs (``http://`` or ``https://``), tried in order until one
+            delivers a file that ``verify`` accepts.
+        dest_dir: Directory to write to; created if missing.
+        verify: Called with the downloaded file's (temporary) path; it must raise
+            ``ValueError`` (e.g. ``CorruptDataError``) if the content is wrong. That
+            mirror is then abandoned, without retries, for the next one.
+        retries: Extra attempts per mirror after the first, made by MXNet's
+            downloader for any error.
+        verify_ssl: Check HTTPS certificates.
+        progress: Let MXNet print its ``Downloading ... from ...`` line for each
+            attempt (to stdout); ``False`` keeps it quiet.
 
-    Raises :class:`DownloadError` listing every mirror's failure if none works.
+    Returns:
+        ``dest_dir / filename``, holding the verified download.
+
+    Raises:
+        DownloadError: No mirror delivered a verified file (the message has one line
+            per mirror saying why), ``mirrors`` is empty, or ``dest_dir`` cannot be
+            written to. ``attempts`` holds the ``(url, reason)`` pairs.
+        ValueError: ``retries`` is negative.
     """
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
     if not mirrors:
         raise DownloadError(f"no mirrors given to download {filename} from")
-    if retry_delay is None:
-        retry_delay = DEFAULT_RETRY_DELAY
     dest_dir = Path(dest_dir)
     target = dest_dir / filename
     try:
@@ -142,39 +106,34 @@ def download_file(
     attempts: list[tuple[str, str]] = []
     for base in mirrors:
         url = mirror_url(base, filename)
-        for attempt in range(retries + 1):
-            if attempt:
-                time.sleep(retry_delay * 2 ** (attempt - 1))
+        try:
+            tmp_dir = Path(tempfile.mkdtemp(prefix=f".{filename}.", suffix=".part", dir=dest_dir))
+        except OSError as exc:
+            raise DownloadError(f"cannot write to {dest_dir}: {exc}", attempts) from exc
+        tmp = tmp_dir / filename
+        shown = contextlib.nullcontext() if progress else contextlib.redirect_stdout(io.StringIO())
+        try:
             try:
-                fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=dest_dir)
-            except OSError as exc:
-                raise DownloadError(f"cannot write to {dest_dir}: {exc}", attempts) from exc
-            tmp = Path(tmp_name)
-            done = False
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    _fetch(url, out, timeout, progress, desc=filename)
-                if verify is not None:
-                    try:
-                        verify(tmp)
-                    except ValueError as exc:
-                        raise _Permanent(f"downloaded file failed verification: {exc}") from exc
-                os.replace(tmp, target)
-                done = True
-                return target
-            except _Transient as exc:
-                attempts.append((url, str(exc)))
-            except _Permanent as exc:
-                attempts.append((url, str(exc)))
-                break  # next mirror
-            finally:
-                if not done:
-                    try:
-                        tmp.unlink()
-                    except FileNotFoundError:
-                        pass
+                with shown:
+                    # MXNet's retries counts attempts (at least one), ours counts extra ones.
+                    mx_download(url, path=str(tmp), overwrite=True, retries=retries + 1,
+                                verify_ssl=verify_ssl)
+            except Exception as exc:  # MXNet re-raises whatever its last attempt raised
+                tries = f" ({retries + 1} attempts)" if retries else ""
+                attempts.append((url, _reason(exc) + tries))
+                continue
+            if verify is not None:
+                try:
+                    verify(tmp)
+                except ValueError as exc:
+                    attempts.append((url, f"downloaded file failed verification: {exc}"))
+                    continue
+            os.replace(tmp, target)
+            return target
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
 
-    lines = "\n".join(_summarise(attempts))
+    lines = "\n".join(f"  {url}: {reason}" for url, reason in attempts)
     raise DownloadError(
         f"could not download {filename} from any of {len(mirrors)} mirror(s):\n{lines}",
         attempts,

@@ -18,7 +18,7 @@ class CorruptDataError(ValueError):
 class DownloadError(OSError):
     """No mirror delivered a verified copy of a file.
 
-    ``attempts`` holds ``(url, reason)`` pairs, one per failed attempt.
+    ``attempts`` holds ``(url, reason)`` pairs, one per mirror tried, in order.
     """
 
     def __init__(self, message: str, attempts: list[tuple[str, str]] | None = None):

@@ -76,30 +76,42 @@ class SplitSpec:
     labels: FileSpec
 
 
-# Official Fashion-MNIST. The sha1s are of the decompressed IDX payloads.
-FILES: dict[str, SplitSpec] = {
-    "train": SplitSpec(
-        images=FileSpec("train-images-idx3-ubyte", "0e814e1327d7e388f8145c3512c7d36760939d54", 60000),
-        labels=FileSpec("train-labels-idx1-ubyte", "4bccf37222e01638381eaa326bf730337a597267", 60000),
-    ),
-    "test": SplitSpec(
-        images=FileSpec("t10k-images-idx3-ubyte", "497e24f45080bf9c51dfb6056884f71e3fb28512", 10000),
-        labels=FileSpec("t10k-labels-idx1-ubyte", "958122e8b4b97fd4e71eca2d08ef754ed77c3ad9", 10000),
-    ),
-}
+# One row per IDX file: split, kind, official name, then the sha1 of its decompressed
+# content in the official dataset and in the subset shipped in
+# gluon_densenet/assets/fashion-mnist-subset (made by scripts/make_fashion_mnist_subset.py).
+# A single table, so that each name is written once; FILES and SUBSET_FILES are built from it.
+_FILE_TABLE: tuple[tuple[str, str, str, str, str], ...] = (
+    ("train", "images", "train-images-idx3-ubyte",
+     "0e814e1327d7e388f8145c3512c7d36760939d54", "0affcbddae4834fa80d9e6a8c892069c8882c289"),
+    ("train", "labels", "train-labels-idx1-ubyte",
+     "4bccf37222e01638381eaa326bf730337a597267", "5e6531782e56859ec3c66c04d2499dcb20704ddb"),
+    ("test", "images", "t10k-images-idx3-ubyte",
+     "497e24f45080bf9c51dfb6056884f71e3fb28512", "ec55237f9355a3c9e938fb7e3c2b3e99ff4c6684"),
+    ("test", "labels", "t10k-labels-idx1-ubyte",
+     "958122e8b4b97fd4e71eca2d08ef754ed77c3ad9", "99e8650edbf820be06ae65f390c6cad5ad56d36e"),
+)
 
-# The stratified subset shipped in gluon_densenet/assets/fashion-mnist-subset
-# (made by scripts/make_fashion_mnist_subset.py).
-SUBSET_FILES: dict[str, SplitSpec] = {
-    "train": SplitSpec(
-        images=FileSpec("train-images-idx3-ubyte", "0affcbddae4834fa80d9e6a8c892069c8882c289", 5000),
-        labels=FileSpec("train-labels-idx1-ubyte", "5e6531782e56859ec3c66c04d2499dcb20704ddb", 5000),
-    ),
-    "test": SplitSpec(
-        images=FileSpec("t10k-images-idx3-ubyte", "ec55237f9355a3c9e938fb7e3c2b3e99ff4c6684", 1000),
-        labels=FileSpec("t10k-labels-idx1-ubyte", "99e8650edbf820be06ae65f390c6cad5ad56d36e", 1000),
-    ),
-}
+
+def _split_specs(column: int, counts: Mapping[str, int]) -> dict[str, SplitSpec]:
+    """Build an expected-file table from one sha1 column of :data:`_FILE_TABLE`.
+
+    Args:
+        column: 0 for the official dataset's sha1s, 1 for the shipped subset's.
+        counts: Number of examples in each split.
+
+    Returns:
+        ``{split: SplitSpec}`` for every split.
+    """
+    kinds: dict[str, dict[str, FileSpec]] = {split: {} for split in SPLITS}
+    for split, kind, name, *sha1s in _FILE_TABLE:
+        kinds[split][kind] = FileSpec(name, sha1s[column], counts[split])
+    return {split: SplitSpec(**specs) for split, specs in kinds.items()}
+
+
+# Official Fashion-MNIST.
+FILES: dict[str, SplitSpec] = _split_specs(0, {"train": 60000, "test": 10000})
+# The stratified subset shipped with the package (500 / 100 images per class).
+SUBSET_FILES: dict[str, SplitSpec] = _split_specs(1, {"train": 5000, "test": 1000})
 
 SUBSET_DIR: Path = Path(__file__).resolve().parent.parent / "assets" / "fashion-mnist-subset"
 
@@ -114,13 +126,21 @@ MIRRORS: tuple[str, ...] = (
 
 
 def default_data_dir(path: str | os.PathLike | None = None) -> Path:
-    """Where the full dataset lives: ``path`` if given, else ``$GLUON_DENSENET_DATA``,
-    else ``$MXNET_HOME/datasets/fashion-mnist`` (``MXNET_HOME`` defaults to ``~/.mxnet``)."""
+    """Where the full dataset lives.
+
+    Args:
+        path: Directory to use; ``None`` or ``""`` means ``$GLUON_DENSENET_DATA`` if
+            set, else ``<MXNet's data directory>/datasets/fashion-mnist``, where MXNet's
+            data directory is :func:`mxnet.base.data_dir` (``$MXNET_HOME``, by default
+            ``~/.mxnet``).
+
+    Returns:
+        The directory as an absolute path (``~`` expanded).
+    """
     if path is None or os.fspath(path) == "":
         path = os.environ.get(DATA_ENV_VAR) or None
     if path is None:
-        mxnet_home = os.environ.get("MXNET_HOME") or os.path.join("~", ".mxnet")
-        path = os.path.join(mxnet_home, "datasets", "fashion-mnist")
+        path = os.path.join(mx.base.data_dir(), "datasets", "fashion-mnist")
     return Path(path).expanduser().absolute()
 
 
@@ -217,20 +237,43 @@ def _not_found_message(
     return "\n".join(lines)
 
 
-def stratified_limit(labels: np.ndarray, limit: int) -> np.ndarray:
-    """Indices (ascending) of ``limit`` examples taking classes in turn:
-    the first example of each class, then the second of each class, and so on.
-    Class counts differ by at most one while every class has examples left."""
+def stratified_limit(
+    labels: np.ndarray, limit: int, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """Pick ``limit`` examples taking the classes in turn.
+
+    Each example gets a rank within its class: its position in the class (in
+    dataset order), or, with ``rng``, its position in a random permutation of the
+    class, drawn as ``rng.permutation(members)`` for each class in ascending
+    class order. The examples of rank 0 of every class come first, then those of
+    rank 1, and so on, so class counts differ by at most one while every class has
+    examples left; with ``limit = k * n_classes`` and at least ``k`` examples in
+    every class, exactly ``k`` per class are picked.
+
+    Args:
+        labels: Integer class labels, shape ``(N,)``.
+        limit: How many examples to keep; ``limit >= N`` keeps all of them.
+        rng: Random generator for a random choice within each class; ``None``
+            takes the first examples of each class.
+
+    Returns:
+        Indices of the picked examples, ascending (``arange(N)`` if ``limit >= N``;
+        ``rng`` is then not used).
+
+    Raises:
+        ValueError: ``limit`` is negative.
+    """
     labels = np.asarray(labels)
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     if limit >= labels.shape[0]:
         return np.arange(labels.shape[0])
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    starts = np.searchsorted(sorted_labels, sorted_labels, side="left")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.shape[0]) - starts
+    rank = np.empty(labels.shape[0], dtype=np.int64)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if rng is not None:
+            members = rng.permutation(members)
+        rank[members] = np.arange(members.shape[0])
     picked = np.lexsort((labels, rank))[:limit]  # by rank, then class
     return np.sort(picked)
 
