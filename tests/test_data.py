@@ -69,7 +69,9 @@ def _sha1(payload: bytes) -> str:
     return hashlib.sha1(payload).hexdigest()
 
 
-def make_dataset(directory: Path, n_train: int = 40, n_test: int = 20, compress: bool = True) -> dict:
+def make_dataset(
+    directory: Path, n_train: int = 40, n_test: int = 20, compress: bool = True
+) -> dict:
     """Write a tiny Fashion-MNIST-shaped dataset; return its expected-file table."""
     directory.mkdir(parents=True, exist_ok=True)
     table = {}
@@ -84,7 +86,9 @@ def make_dataset(directory: Path, n_train: int = 40, n_test: int = 20, compress:
 
 
 def _assert_no_temp_files(directory: Path) -> None:
-    leftovers = [p.name for p in directory.iterdir() if p.name.startswith(".") or p.suffix == ".part"]
+    leftovers = [
+        p.name for p in directory.iterdir() if p.name.startswith(".") or p.suffix == ".part"
+    ]
     assert leftovers == []
 
 
@@ -96,7 +100,8 @@ def _closed_port() -> int:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict = {}  # path -> list of (status, body, content_length or None); popped until one left
+    # path -> list of (status, body, content_length or None); popped until one is left
+    routes: dict = {}
     hits: list = []
 
     def do_GET(self):  # noqa: N802
@@ -120,7 +125,9 @@ def server():
     """A local HTTP server: set ``srv.routes[path] = [(status, body, length), ...]``."""
     handler = type("Handler", (_Handler,), {"routes": {}, "hits": []})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.routes = handler.routes
@@ -236,8 +243,15 @@ def test_resolve_mirrors(monkeypatch):
     default = resolve_mirrors()
     assert len(default) == 3
     assert any("fashion-mnist.s3-website" in m for m in default)
-    assert any("raw.githubusercontent.com/zalandoresearch/fashion-mnist" in m and m.rstrip("/").endswith("data/fashion") for m in default)
-    assert any("apache-mxnet.s3-accelerate.dualstack.amazonaws.com/gluon/dataset/fashion-mnist" in m for m in default)
+    assert any(
+        "raw.githubusercontent.com/zalandoresearch/fashion-mnist" in m
+        and m.rstrip("/").endswith("data/fashion")
+        for m in default
+    )
+    assert any(
+        "apache-mxnet.s3-accelerate.dualstack.amazonaws.com/gluon/dataset/fashion-mnist" in m
+        for m in default
+    )
     monkeypatch.setenv("GLUON_DENSENET_MIRRORS", " http://a/ , http://b ,")
     assert resolve_mirrors() == ["http://a/", "http://b"]
     assert resolve_mirrors(["http://c"]) == ["http://c"]
@@ -282,7 +296,9 @@ def test_data_dir_from_env(tmp_path, monkeypatch):
 def test_checksum_mismatch_says_delete_and_redownload(tmp_path):
     table = make_dataset(tmp_path)
     bad = dict(table)
-    bad["train"] = SplitSpec(images=FileSpec(table["train"].images.name, "0" * 40, 40), labels=table["train"].labels)
+    bad["train"] = SplitSpec(
+        images=FileSpec(table["train"].images.name, "0" * 40, 40), labels=table["train"].labels
+    )
     with pytest.raises(CorruptDataError) as info:
         load_fashion_mnist("train", tmp_path, download=False, files=bad)
     msg = str(info.value)
@@ -293,7 +309,11 @@ def test_checksum_mismatch_says_delete_and_redownload(tmp_path):
 def test_count_mismatch_is_corrupt(tmp_path):
     table = make_dataset(tmp_path)
     spec = table["test"]
-    bad = {"test": SplitSpec(images=FileSpec(spec.images.name, spec.images.sha1, 999), labels=spec.labels)}
+    bad = {
+        "test": SplitSpec(
+            images=FileSpec(spec.images.name, spec.images.sha1, 999), labels=spec.labels
+        )
+    }
     with pytest.raises(CorruptDataError, match="expected 999"):
         load_fashion_mnist("test", tmp_path, download=False, files=bad)
 
@@ -329,13 +349,18 @@ def test_only_missing_file_is_named(tmp_path):
 
 def test_missing_files_with_unreachable_mirrors(tmp_path, monkeypatch):
     port = _closed_port()
-    monkeypatch.setenv("GLUON_DENSENET_MIRRORS", f"http://127.0.0.1:{port}/a/,http://127.0.0.1:{port}/b/")
+    monkeypatch.setenv(
+        "GLUON_DENSENET_MIRRORS", f"http://127.0.0.1:{port}/a/,http://127.0.0.1:{port}/b/"
+    )
     target = tmp_path / "offline"
     with pytest.raises(DatasetNotFoundError) as info:
         load_fashion_mnist("test", target, download=True, progress=False)
     msg = str(info.value)
     assert "could not be downloaded" in msg
-    assert str(target / "t10k-images-idx3-ubyte.gz") in msg and str(target / "t10k-labels-idx1-ubyte.gz") in msg
+    assert (
+        str(target / "t10k-images-idx3-ubyte.gz") in msg
+        and str(target / "t10k-labels-idx1-ubyte.gz") in msg
+    )
     assert f"http://127.0.0.1:{port}/a/t10k-images-idx3-ubyte.gz" in msg  # what each mirror said
     assert "subset=True" in msg and "GLUON_DENSENET_DATA" in msg
     assert list(target.iterdir()) == []  # nothing half-written
@@ -378,8 +403,13 @@ def test_download_all_mirrors_bad_leaves_nothing(tmp_path, server):
     def verify(p: Path) -> None:
         raise ValueError("sha1 mismatch")
 
-    mirrors = [server.base + "/missing", server.base + "/corrupt", server.base + "/short",
-               f"http://127.0.0.1:{_closed_port()}", "file:///no/file/urls"]
+    mirrors = [
+        server.base + "/missing",
+        server.base + "/corrupt",
+        server.base + "/short",
+        f"http://127.0.0.1:{_closed_port()}",
+        "file:///no/file/urls",
+    ]
     dest = tmp_path / "dest"
     with pytest.raises(DownloadError) as info:
         download_file("f.gz", mirrors, dest, verify=verify, retries=1, progress=False)
@@ -444,7 +474,10 @@ def test_load_downloads_missing_files(tmp_path, server, monkeypatch):
     dest = tmp_path / "cache"
     x, y = load_fashion_mnist("test", dest, download=True, files=table, progress=False)
     assert x.shape == (20, 28, 28) and y.shape == (20,)
-    assert sorted(p.name for p in dest.iterdir()) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
     hits = len(server.hits)
     load_fashion_mnist("test", dest, download=True, files=table, progress=False)
     assert len(server.hits) == hits  # second call is served from disk
@@ -468,11 +501,19 @@ def test_load_rejects_wrong_download(tmp_path, server):
 
 def test_subset_files_and_licence_are_shipped():
     names = sorted(p.name for p in SUBSET_DIR.iterdir())
-    assert names == sorted(["LICENSE", "README.md", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-                            "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"])
+    assert names == sorted(
+        [
+            "LICENSE",
+            "README.md",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+        ]
+    )
     licence = (SUBSET_DIR / "LICENSE").read_text()
     assert "Copyright (c) 2017 Zalando SE" in licence and "MIT" in licence
-    assert "THE SOFTWARE IS PROVIDED \"AS IS\"" in licence
+    assert 'THE SOFTWARE IS PROVIDED "AS IS"' in licence
 
 
 @pytest.mark.parametrize("split,per_class", [("train", 500), ("test", 100)])
@@ -531,7 +572,7 @@ def tiny():
 def test_loader_shapes_and_values(tiny, resize, batch):
     images, labels = tiny
     loader = ArrayLoader(images[:batch], labels[:batch], batch_size=batch, resize=resize)
-    (X, y), = list(loader)
+    ((X, y),) = list(loader)
     s = resize or 28
     assert isinstance(X, mx.nd.NDArray) and isinstance(y, mx.nd.NDArray)
     assert X.shape == (batch, 1, s, s) and y.shape == (batch,)
@@ -546,7 +587,7 @@ def test_loader_shapes_and_values(tiny, resize, batch):
 
 def test_loader_resize_of_constant_image_is_constant():
     images = np.full((3, 28, 28), 51, np.uint8)
-    (X, _), = list(ArrayLoader(images, np.zeros(3), batch_size=3, resize=40))
+    ((X, _),) = list(ArrayLoader(images, np.zeros(3), batch_size=3, resize=40))
     np.testing.assert_allclose(X.asnumpy(), 0.2, atol=1e-6)
 
 
@@ -606,7 +647,7 @@ def test_load_data_subset():
     assert len(full_train) == 20
 
 
-# --------------------------------------------------------------------------- full dataset (optional)
+# ---------------------------------------------------------------------- full dataset (optional)
 
 
 def _full_data_dir() -> Path | None:
@@ -621,7 +662,7 @@ _FULL_DIR = _full_data_dir()
 needs_full_data = pytest.mark.skipif(
     _FULL_DIR is None,
     reason="full Fashion-MNIST not available: "
-           "set GLUON_DENSENET_DATA or provide ../shared/data/fashion-mnist",
+    "set GLUON_DENSENET_DATA or provide ../shared/data/fashion-mnist",
 )
 
 
@@ -639,8 +680,9 @@ def test_subset_script_remakes_the_shipped_subset(tmp_path):
     out = tmp_path / "subset"
     args = ["--source", str(_FULL_DIR), "--out", str(out), "--check"]
     # Run outside the checkout: the script must import the installed package, no sys.path edits.
-    done = subprocess.run([sys.executable, str(script), *args],
-                          capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count(" ok\n") == 4
     for split in SUBSET_FILES.values():

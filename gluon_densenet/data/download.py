@@ -116,8 +116,13 @@ def download_file(
             try:
                 with shown:
                     # MXNet's retries counts attempts (at least one), ours counts extra ones.
-                    mx_download(url, path=str(tmp), overwrite=True, retries=retries + 1,
-                                verify_ssl=verify_ssl)
+                    mx_download(
+                        url,
+                        path=str(tmp),
+                        overwrite=True,
+                        retries=retries + 1,
+                        verify_ssl=verify_ssl,
+                    )
             except Exception as exc:  # MXNet re-raises whatever its last attempt raised
                 tries = f" ({retries + 1} attempts)" if retries else ""
                 attempts.append((url, _reason(exc) + tries))

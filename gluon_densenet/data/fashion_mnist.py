@@ -46,8 +46,16 @@ __all__ = [
 ]
 
 CLASS_NAMES: tuple[str, ...] = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 DATA_ENV_VAR = "GLUON_DENSENET_DATA"
@@ -81,14 +89,34 @@ class SplitSpec:
 # gluon_densenet/assets/fashion-mnist-subset (made by scripts/make_fashion_mnist_subset.py).
 # A single table, so that each name is written once; FILES and SUBSET_FILES are built from it.
 _FILE_TABLE: tuple[tuple[str, str, str, str, str], ...] = (
-    ("train", "images", "train-images-idx3-ubyte",
-     "0e814e1327d7e388f8145c3512c7d36760939d54", "0affcbddae4834fa80d9e6a8c892069c8882c289"),
-    ("train", "labels", "train-labels-idx1-ubyte",
-     "4bccf37222e01638381eaa326bf730337a597267", "5e6531782e56859ec3c66c04d2499dcb20704ddb"),
-    ("test", "images", "t10k-images-idx3-ubyte",
-     "497e24f45080bf9c51dfb6056884f71e3fb28512", "ec55237f9355a3c9e938fb7e3c2b3e99ff4c6684"),
-    ("test", "labels", "t10k-labels-idx1-ubyte",
-     "958122e8b4b97fd4e71eca2d08ef754ed77c3ad9", "99e8650edbf820be06ae65f390c6cad5ad56d36e"),
+    (
+        "train",
+        "images",
+        "train-images-idx3-ubyte",
+        "0e814e1327d7e388f8145c3512c7d36760939d54",
+        "0affcbddae4834fa80d9e6a8c892069c8882c289",
+    ),
+    (
+        "train",
+        "labels",
+        "train-labels-idx1-ubyte",
+        "4bccf37222e01638381eaa326bf730337a597267",
+        "5e6531782e56859ec3c66c04d2499dcb20704ddb",
+    ),
+    (
+        "test",
+        "images",
+        "t10k-images-idx3-ubyte",
+        "497e24f45080bf9c51dfb6056884f71e3fb28512",
+        "ec55237f9355a3c9e938fb7e3c2b3e99ff4c6684",
+    ),
+    (
+        "test",
+        "labels",
+        "t10k-labels-idx1-ubyte",
+        "958122e8b4b97fd4e71eca2d08ef754ed77c3ad9",
+        "99e8650edbf820be06ae65f390c6cad5ad56d36e",
+    ),
 )
 
 
@@ -178,7 +206,9 @@ def _check_payload(payload: bytes, spec: FileSpec, path: Path, *, origin: str) -
             f"expected {spec.sha1} for {spec.name}). {origin}"
         )
     if arr.shape[0] != spec.count:
-        raise CorruptDataError(f"{path}: holds {arr.shape[0]} examples, expected {spec.count}. {origin}")
+        raise CorruptDataError(
+            f"{path}: holds {arr.shape[0]} examples, expected {spec.count}. {origin}"
+        )
     return arr
 
 
@@ -213,15 +243,19 @@ def _download_verifier(spec: FileSpec):
 
 def _validate_split(split: str, files: Mapping[str, SplitSpec]) -> SplitSpec:
     if split not in files:
-        raise ValueError(f"unknown split {split!r}; valid splits are: {', '.join(map(repr, files))}")
+        raise ValueError(
+            f"unknown split {split!r}; valid splits are: {', '.join(map(repr, files))}"
+        )
     return files[split]
 
 
 def _not_found_message(
     directory: Path, split: str, missing: list[FileSpec], errors: list[str], mirrors: Sequence[str]
 ) -> str:
-    lines = [f"Fashion-MNIST ({split} split) is not in {directory}"
-             + (" and could not be downloaded." if errors else " (and download=False).")]
+    lines = [
+        f"Fashion-MNIST ({split} split) is not in {directory}"
+        + (" and could not be downloaded." if errors else " (and download=False).")
+    ]
     lines.append("Missing files (each may be gzipped or uncompressed):")
     lines += [f"  {directory / spec.gz_name}" for spec in missing]
     if errors:
@@ -230,10 +264,16 @@ def _not_found_message(
             lines += ["  " + line for line in err.splitlines()]
     lines.append("To fix this, do one of:")
     lines.append(f"  - put {', '.join(s.gz_name for s in missing)} into {directory}")
-    lines.append(f"    (from {SOURCE_URL}, or from a mirror: {', '.join(mirrors) or 'none configured'});")
-    lines.append(f"  - set {DATA_ENV_VAR} (or pass --data-dir / data_dir=) to a directory that has them;")
-    lines.append("  - use subset=True (gluon-densenet train --shipped) to work offline with the 5,000/1,000-image subset "
-                 "shipped with gluon_densenet.")
+    lines.append(
+        f"    (from {SOURCE_URL}, or from a mirror: {', '.join(mirrors) or 'none configured'});"
+    )
+    lines.append(
+        f"  - set {DATA_ENV_VAR} (or pass --data-dir / data_dir=) to a directory that has them;"
+    )
+    lines.append(
+        "  - use subset=True (gluon-densenet train --shipped) to work offline with the "
+        "5,000/1,000-image subset shipped with gluon_densenet."
+    )
     return "\n".join(lines)
 
 
@@ -326,7 +366,8 @@ def load_fashion_mnist(
         raise DatasetNotFoundError(
             f"The Fashion-MNIST subset shipped with gluon_densenet is incomplete: "
             f"{', '.join(s.gz_name for s in missing)} missing from {directory}. "
-            f"Reinstall the package, or regenerate the files with scripts/make_fashion_mnist_subset.py."
+            "Reinstall the package, or regenerate the files with "
+            "scripts/make_fashion_mnist_subset.py."
         )
     if missing:
         errors: list[str] = []
@@ -338,8 +379,11 @@ def load_fashion_mnist(
                     continue
                 try:
                     download_file(
-                        fspec.gz_name, mirror_list, directory,
-                        verify=_download_verifier(fspec), progress=progress,
+                        fspec.gz_name,
+                        mirror_list,
+                        directory,
+                        verify=_download_verifier(fspec),
+                        progress=progress,
                     )
                 except DownloadError as exc:
                     errors.append(str(exc))
@@ -348,7 +392,9 @@ def load_fashion_mnist(
                 errors.append(f"no mirrors configured ({MIRRORS_ENV_VAR} is empty)")
             missing = still_missing
         if missing:
-            raise DatasetNotFoundError(_not_found_message(directory, split, missing, errors, mirror_list))
+            raise DatasetNotFoundError(
+                _not_found_message(directory, split, missing, errors, mirror_list)
+            )
         for kind in ("images", "labels"):
             if kind not in paths:
                 paths[kind] = find_file(directory, getattr(spec, kind))  # type: ignore[assignment]
@@ -412,7 +458,11 @@ class ArrayLoader:
             raise ValueError(f"images must have shape (N, H, W), got {images.shape}")
         if labels.shape != (images.shape[0],):
             raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if resize is not None:
             if isinstance(resize, bool) or not isinstance(resize, (int, np.integer)):
@@ -429,7 +479,9 @@ class ArrayLoader:
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
-        self.resize = None if resize is None or resize == images.shape[1] == images.shape[2] else int(resize)
+        self.resize = (
+            None if resize is None or resize == images.shape[1] == images.shape[2] else int(resize)
+        )
         self.last_batch = last_batch
         self.ctx = ctx if ctx is not None else mx.cpu()
         self.epoch = 0
@@ -464,7 +516,9 @@ class ArrayLoader:
         x = self.images[idx][:, None, :, :]  # (B, 1, H, W) uint8, one vectorised gather
         X = mx.nd.array(x, ctx=self.ctx, dtype=np.float32) / 255.0
         if self.resize is not None:
-            X = mx.nd.contrib.BilinearResize2D(X, height=self.resize, width=self.resize, align_corners=False)
+            X = mx.nd.contrib.BilinearResize2D(
+                X, height=self.resize, width=self.resize, align_corners=False
+            )
             X = mx.nd.clip(X, 0.0, 1.0)
         y = mx.nd.array(self.labels[idx], ctx=self.ctx, dtype=np.float32)
         return X, y
@@ -474,7 +528,7 @@ class ArrayLoader:
         self.epoch += 1
         n_batches = len(self)
         for i in range(n_batches):
-            yield self._batch(order[i * self.batch_size:(i + 1) * self.batch_size])
+            yield self._batch(order[i * self.batch_size : (i + 1) * self.batch_size])
 
     def __repr__(self) -> str:
         return (
@@ -506,11 +560,37 @@ def load_data(
     if test_limit is None:
         test_limit = limit
     # Validate loader arguments before touching the disk or the network.
-    ArrayLoader(np.zeros((1, 28, 28), np.uint8), np.zeros(1), batch_size, resize=resize, last_batch=last_batch)
-    train_x, train_y = load_fashion_mnist("train", data_dir, download=download, subset=subset, limit=limit)
-    test_x, test_y = load_fashion_mnist("test", data_dir, download=download, subset=subset, limit=test_limit)
-    train = ArrayLoader(train_x, train_y, batch_size, shuffle=True, seed=seed, resize=resize,
-                        last_batch=last_batch, ctx=ctx)
-    test = ArrayLoader(test_x, test_y, batch_size, shuffle=False, seed=seed, resize=resize,
-                       last_batch="keep", ctx=ctx)
+    ArrayLoader(
+        np.zeros((1, 28, 28), np.uint8),
+        np.zeros(1),
+        batch_size,
+        resize=resize,
+        last_batch=last_batch,
+    )
+    train_x, train_y = load_fashion_mnist(
+        "train", data_dir, download=download, subset=subset, limit=limit
+    )
+    test_x, test_y = load_fashion_mnist(
+        "test", data_dir, download=download, subset=subset, limit=test_limit
+    )
+    train = ArrayLoader(
+        train_x,
+        train_y,
+        batch_size,
+        shuffle=True,
+        seed=seed,
+        resize=resize,
+        last_batch=last_batch,
+        ctx=ctx,
+    )
+    test = ArrayLoader(
+        test_x,
+        test_y,
+        batch_size,
+        shuffle=False,
+        seed=seed,
+        resize=resize,
+        last_batch="keep",
+        ctx=ctx,
+    )
     return train, test

@@ -96,7 +96,9 @@ def parse_idx(payload: bytes, source: PathLike = "<bytes>") -> np.ndarray:
             f"{actual - expected} unexpected bytes after the {expected} data bytes "
             f"the header promises {shape}",
         )
-    return np.frombuffer(payload, dtype=np.uint8, count=expected, offset=offset).reshape(shape).copy()
+    return (
+        np.frombuffer(payload, dtype=np.uint8, count=expected, offset=offset).reshape(shape).copy()
+    )
 
 
 def read_idx(path: PathLike) -> np.ndarray:
@@ -126,7 +128,9 @@ def write_idx(path: PathLike, array: np.ndarray, compress: bool | None = None) -
     path = Path(path)
     arr = np.asarray(array)
     if arr.ndim not in (1, 3):
-        raise ValueError(f"write_idx needs a 1-D (labels) or 3-D (images) array, got shape {arr.shape}")
+        raise ValueError(
+            f"write_idx needs a 1-D (labels) or 3-D (images) array, got shape {arr.shape}"
+        )
     if arr.dtype != np.uint8:
         if arr.size and (arr.min() < 0 or arr.max() > 255):
             raise ValueError("write_idx: values must lie in 0..255")
@@ -141,7 +145,9 @@ def write_idx(path: PathLike, array: np.ndarray, compress: bool | None = None) -
     with open(path, "wb") as fh:
         if compress:
             inner = path.name[:-3] if path.name.endswith(".gz") else path.name
-            with gzip.GzipFile(filename=inner, mode="wb", fileobj=fh, compresslevel=9, mtime=0) as gz:
+            with gzip.GzipFile(
+                filename=inner, mode="wb", fileobj=fh, compresslevel=9, mtime=0
+            ) as gz:
                 gz.write(payload)
         else:
             fh.write(payload)
