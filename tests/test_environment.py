@@ -28,7 +28,8 @@ def _third_party_imports(paths):
                 found |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split(".")[0])
-    return {m for m in found if m not in sys.stdlib_module_names and m != "gluon_densenet"}
+    local = {p.name for p in ROOT.iterdir() if p.is_dir()}       # gluon_densenet, benchmarks
+    return {m for m in found if m not in sys.stdlib_module_names and m not in local}
 
 
 def test_conda_environment_installs_the_pyproject_pins():
@@ -48,8 +49,7 @@ def test_every_pin_is_exact():
 def test_runtime_dependencies_are_what_the_package_imports():
     project = _pyproject()
     imported = _third_party_imports((ROOT / "gluon_densenet").rglob("*.py"))
-    # IPython is only imported, guarded, inside Jupyter (plots.live_plot); requests comes
-    # with mxnet, whose download the data layer uses.
+    # IPython is only imported, guarded, inside Jupyter (plots.live_plot).
     imported -= {"IPython"}
     declared = _names(project["dependencies"]) | {"mxnet"}
     assert {DISTRIBUTION.get(m, m) for m in imported} == declared
