@@ -49,7 +49,7 @@ notebooks: $(STAMP)
 	$(BIN)/python scripts/execute_notebooks.py
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache runs

@@ -23,9 +23,11 @@ in-place buffers, operators running concurrently). The isolated timings carry th
 harness overhead (autograd recording, a Python call, a backward, a ``waitall`` per node);
 it is estimated by timing a 1-element ``identity`` the same way and reported separately.
 
-    python benchmarks/profile_ops.py                       # 32 px, batch 64
-    python benchmarks/profile_ops.py --size 224 --batch 16
-    python benchmarks/profile_ops.py --tiny --out-dir /tmp/p   # seconds; used by the test
+Run from the repository root:
+
+    python -m benchmarks.profile_ops                       # 32 px, batch 64
+    python -m benchmarks.profile_ops --size 224 --batch 16
+    python -m benchmarks.profile_ops --tiny --out-dir /tmp/p   # seconds; used by the test
 
 Writes ``profile.json`` and a generated ``profile.md`` to ``--out-dir``
 (``benchmarks/results`` by default).
@@ -41,15 +43,12 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import mxnet as mx
+from mxnet import autograd, gluon, nd
 
-import mxnet as mx  # noqa: E402
-from mxnet import autograd, gluon, nd  # noqa: E402
+from benchmarks import common
+from gluon_densenet.analysis.measure import timings
 
 #: Display order of the groups (groups with no calls are still reported, with zeros).
 GROUPS = ("conv1x1", "conv3x3", "conv7x7", "conv_other", "batchnorm", "relu", "concat",
@@ -69,7 +68,6 @@ GROUP_DOC = {
     "loss": "softmax cross-entropy (log_softmax + pick + mean)",
     "optimizer": "SGD-momentum update of every parameter",
 }
-TINY_SPEC = dict(block_config=(2, 2), growth_rate=8, init_features=16)
 
 
 def op_group(op: str, attrs: dict[str, str]) -> str:
@@ -95,12 +93,18 @@ def op_group(op: str, attrs: dict[str, str]) -> str:
 # --- the graph -----------------------------------------------------------------------
 
 def build_net(tiny: bool, hybridize_kw: dict | None = None, seed: int = 0):
-    from gluon_densenet import DenseNet, densenet121
+    """The profiled net, initialised (Xavier) and hybridized.
+
+    Args:
+        tiny: ``densenet_tiny`` instead of DenseNet-121 (10 classes, 3-channel input).
+        hybridize_kw: keyword arguments of ``hybridize()``.
+        seed: MXNet's random seed, set before initialising.
+
+    Returns:
+        The net.
+    """
     mx.random.seed(seed)
-    if tiny:
-        net = DenseNet(classes=10, in_channels=3, **TINY_SPEC)
-    else:
-        net = densenet121(classes=10)
+    net = common.make_densenet(tiny)
     net.initialize(mx.init.Xavier())
     net.hybridize(**(hybridize_kw or {}))
     return net
@@ -116,7 +120,7 @@ def graph_nodes(net, batch: int, size: int) -> list[dict]:
     graph = json.loads(sym.tojson())
     internals = sym.get_internals()
     _, out_shapes, _ = internals.infer_shape(data=(batch, 3, size, size))
-    shapes = dict(zip(internals.list_outputs(), out_shapes))
+    shapes = dict(zip(internals.list_outputs(), out_shapes, strict=True))
     aux = set(sym.list_auxiliary_states())
     nodes = graph["nodes"]
 
@@ -148,29 +152,36 @@ def signature(node: dict) -> tuple:
 
 
 # --- timing --------------------------------------------------------------------------
+# Operators are timed by hand, one isolated call each: this MXNet build has its profiler off.
 
-def _timings(fn, warmup: int, repeats: int) -> list[float]:
-    """Seconds of ``repeats`` runs of ``fn()`` + ``nd.waitall()``, after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    nd.waitall()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        nd.waitall()
-        times.append(time.perf_counter() - t0)
-    return times
+def _time(fn, warmup: int, repeats: int) -> float:
+    """The fastest run of ``fn()`` to completion (the least disturbed by other processes on
+    a shared machine).
 
+    Args:
+        fn: what to time; ``nd.waitall()`` is timed with it.
+        warmup: untimed runs first.
+        repeats: timed runs.
 
-def _time(fn, warmup: int, repeats: int, stat=min) -> float:
-    """``stat`` of :func:`_timings` (default: the minimum, the least disturbed by other
-    processes on a shared machine)."""
-    return stat(_timings(fn, warmup, repeats))
+    Returns:
+        Seconds.
+    """
+    return min(timings(fn, warmup, repeats, sync=nd.waitall))
 
 
 def time_op(op: str, attrs: dict, inputs: list, warmup: int, repeats: int) -> float:
-    """Seconds for one forward + backward of operator ``op`` alone."""
+    """Seconds for one forward + backward of operator ``op`` alone.
+
+    Args:
+        op: the ``mx.nd`` operator's name.
+        attrs: its attributes (keyword arguments).
+        inputs: ``(shape, needs_grad)`` of each input; those needing no gradient are ones.
+        warmup: untimed runs.
+        repeats: timed runs (the minimum is returned).
+
+    Returns:
+        Seconds.
+    """
     func = getattr(nd, op)
     args = []
     for shape, needs_grad in inputs:
@@ -218,44 +229,45 @@ def time_sgd(shape: tuple, warmup: int, repeats: int) -> float:
 
 def time_full_step(tiny: bool, batch: int, size: int, hybridize_kw: dict, warmup: int,
                    repeats: int) -> dict:
-    net = build_net(tiny, hybridize_kw)
-    X = nd.random.uniform(shape=(batch, 3, size, size))
-    y = nd.array([i % 10 for i in range(batch)])
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    trainer = gluon.Trainer(net.collect_params(), "sgd",
-                            {"learning_rate": 0.01, "momentum": 0.9})
+    """The real training step of the whole net (forward, loss, backward, SGD-momentum).
 
-    def step():
-        with autograd.record():
-            loss = loss_fn(net(X), y)
-        loss.backward()
-        trainer.step(batch)
+    Args:
+        tiny: profile ``densenet_tiny`` instead of DenseNet-121.
+        batch: batch size.
+        size: input side in px.
+        hybridize_kw: keyword arguments of ``hybridize()``.
+        warmup: untimed steps (at least 2 are run).
+        repeats: timed steps.
 
-    times = _timings(step, max(warmup, 2), repeats)
+    Returns:
+        ``{"min_ms", "median_ms"}`` over the timed steps.
+    """
+    X, y = common.synthetic_batch(batch, size)
+    step = common.sgd_step(build_net(tiny, hybridize_kw))
+    times = timings(lambda: step(X, y), max(warmup, 2), repeats, sync=nd.waitall)
     return {"min_ms": 1e3 * min(times), "median_ms": 1e3 * statistics.median(times)}
 
 
 def time_data_batch(batch: int, size: int, repeats: int) -> dict:
-    """Seconds to produce one training batch from the data pipeline (Fashion-MNIST subset,
-    resized on the fly); ``None`` with the reason if the data is unavailable."""
+    """Time to produce one training batch from the data pipeline (Fashion-MNIST subset,
+    resized on the fly).
+
+    Args:
+        batch: batch size.
+        size: side the images are resized to.
+        repeats: timed batches (after one warm-up batch).
+
+    Returns:
+        ``{"ms": median milliseconds, "shape", "source"}``, or ``{"ms": None, "error"}``
+        if the data is unavailable.
+    """
     try:
         from gluon_densenet.data import load_data
         train_iter, _ = load_data(batch, resize=size, subset=True, download=False)
     except Exception as exc:  # noqa: BLE001 - report, don't fail the profile
         return {"ms": None, "error": f"{type(exc).__name__}: {exc}"}
-    it = iter(train_iter)
-    times = []
-    for i in range(repeats + 1):
-        t0 = time.perf_counter()
-        try:
-            X, _y = next(it)
-        except StopIteration:
-            it = iter(train_iter)
-            X, _y = next(it)
-        X.wait_to_read()
-        if i:  # the first batch is warm-up
-            times.append(time.perf_counter() - t0)
-    return {"ms": 1e3 * statistics.median(times), "shape": list(X.shape),
+    times, batches = common.time_loading(lambda: train_iter, warmup=1, repeats=repeats)
+    return {"ms": 1e3 * statistics.median(times), "shape": list(batches[-1][0].shape),
             "source": "gluon_densenet.data.load_data(subset=True)"}
 
 
@@ -278,7 +290,7 @@ def profile(tiny: bool, batch: int, size: int, repeats: int, warmup: int,
     ops_count = Counter(n["op"] for n in nodes)
     sig_rows = []
     t_start = time.perf_counter()
-    for sig, members in by_sig.items():
+    for members in by_sig.values():
         first = members[0]
         t = time_op(first["op"], first["attrs"], first["inputs"], warmup, repeats)
         g = groups[first["group"]]
@@ -323,7 +335,7 @@ def profile(tiny: bool, batch: int, size: int, repeats: int, warmup: int,
              "static_median_ms": step_static["median_ms"]}
     sig_rows.sort(key=lambda r: -r["ms_total"])
     return {
-        "config": {"model": "tiny DenseNet" + str(TINY_SPEC) if tiny else "densenet121",
+        "config": {"model": common.model_name(tiny),
                    "classes": 10, "in_channels": 3, "batch": batch, "size": size,
                    "repeats": repeats, "warmup": warmup, "tiny": tiny},
         "env": {"mxnet": mx.__version__, "python": platform.python_version(),
@@ -370,13 +382,19 @@ def table_rows(result: dict) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+TABLE_HEADER = ("group", "calls", "ms/step", "share")
+
+
 def format_table(result: dict) -> str:
-    rows = [("group", "calls", "ms/step", "share")] + table_rows(result)
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    """The group table for the terminal.
+
+    Args:
+        result: one run, as :func:`profile` returns it.
+
+    Returns:
+        The table's text.
+    """
+    return common.text_table([TABLE_HEADER] + table_rows(result), right=(1, 2, 3), rule=True)
 
 
 def run_key(result: dict) -> str:
@@ -409,18 +427,16 @@ def _run_markdown(result: dict) -> str:
            "they also start every operator from plain NCHW arrays, so oneDNN layout "
            "reorders that the whole graph avoids are counted in the parts.",
            "",
-           "| group | calls | ms/step | share |",
-           "|---|---:|---:|---:|"]
-    out += [f"| {' | '.join(r)} |" for r in table_rows(result)]
+           *common.markdown_table(TABLE_HEADER, table_rows(result), right=(1, 2, 3))]
     out += ["", "Groups: " + "; ".join(f"`{g}` {GROUP_DOC[g]}" for g in GROUPS
                                         if result["groups"][g]["calls"]) + ".",
-            "", "Most expensive operator signatures (ms per step = each × count):", "",
-            "| op | group | count | ms each | ms/step | input shapes |",
-            "|---|---|---:|---:|---:|---|"]
-    for r in result["top_signatures"][:10]:
-        shapes = " ".join("×".join(map(str, s)) for s in r["input_shapes"])
-        out.append(f"| {r['op']} | {r['group']} | {r['count']} | {r['ms_each']:.2f} | "
-                   f"{r['ms_total']:.1f} | {shapes} |")
+            "", "Most expensive operator signatures (ms per step = each × count):", ""]
+    out += common.markdown_table(
+        ("op", "group", "count", "ms each", "ms/step", "input shapes"),
+        [(r["op"], r["group"], str(r["count"]), f"{r['ms_each']:.2f}", f"{r['ms_total']:.1f}",
+          " ".join("×".join(map(str, s)) for s in r["input_shapes"]))
+         for r in result["top_signatures"][:10]],
+        right=(2, 3, 4))
     return "\n".join(out) + "\n"
 
 
@@ -430,9 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=None, help="batch size (default 64)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (default 5)")
     p.add_argument("--warmup", type=int, default=2, help="warm-up runs per signature")
-    p.add_argument("--tiny", action="store_true",
-                   help="tiny DenseNet, 32 px, batch 4, 1 repeat (seconds; for tests)")
-    p.add_argument("--out-dir", default=str(HERE / "results"))
+    common.add_common_options(p, "tiny DenseNet, 32 px, batch 4, 1 repeat (seconds; for tests)")
     p.add_argument("--name", default="profile", help="output file stem (profile.json/.md)")
     p.add_argument("--fresh", action="store_true",
                    help="overwrite the JSON instead of merging into its other runs "
@@ -446,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = profile(args.tiny, batch, size, repeats, args.warmup)
     print(format_table(result))
-    out = Path(args.out_dir)
+    out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{args.name}.json"
     runs = {}

@@ -2,14 +2,16 @@
 torchvision (when torch is importable).
 
 Every configuration (contender × task × input size) runs in a *fresh* subprocess (this
-script with ``--worker``), so its peak RSS (``VmHWM``) is its own. Configurations are run in
+module with ``--worker``), so its peak RSS (``VmHWM``) is its own. Configurations are run in
 rounds, alternating between contenders, and each figure is the median over ``--repeats``
 rounds; warm-up iterations are excluded from timings. All contenders use 10 classes and
 3-channel input.
 
-    python benchmarks/run.py                  # full run: 32 px (batch 64), 224 px (batch 16)
-    python benchmarks/run.py --tiny           # seconds: a tiny net, used by the tests
-    python benchmarks/run.py --sizes 224 --repeats 3 --iters 5
+Run from the repository root:
+
+    python -m benchmarks.run                  # full run: 32 px (batch 64), 224 px (batch 16)
+    python -m benchmarks.run --tiny           # seconds: a tiny net, used by the tests
+    python -m benchmarks.run --sizes 224 --repeats 3 --iters 5
 
 Writes ``benchmarks/results/latest.json`` and ``benchmarks/results/README.md`` (a markdown
 table generated from the JSON; ``--out-dir`` to change where).
@@ -28,8 +30,9 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from benchmarks import common
+from gluon_densenet.analysis.measure import peak_rss_mib, timings
+
 DEFAULT_BATCH = {32: 64, 224: 16}
 #: Contenders: (name, task) → description.
 CONTENDERS = {
@@ -45,46 +48,33 @@ TRAIN = ["gluon", "gluon_plain", "gluon_me", "modelzoo", "torch", "torch_me"]
 INFER = ["gluon", "gluon_opt", "modelzoo", "torch"]
 
 
-def peak_rss_mib() -> float:
-    # Like gluon_densenet.analysis.memory's reader, but importing that package would load MXNet
-    # into the torch workers and inflate the very peak being measured.
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 # --- worker ---------------------------------------------------------------------------
 
-def _tiny_gluon(me):
-    from gluon_densenet import DenseNet
-    return DenseNet((2, 2), growth_rate=8, init_features=16, classes=10, in_channels=3,
-                    memory_efficient=me)
+def _worker_mxnet(cfg: dict) -> tuple:
+    """Build an MXNet contender's net and its step.
 
+    Args:
+        cfg: one configuration (``contender``, ``task``, ``size``, ``batch``, ``tiny``,
+            optionally ``hybridize`` for ``gluon_me``: ``"plain"`` or ``"none"``).
 
-def _worker_mxnet(cfg):
+    Returns:
+        ``(step, sync)``: one training step or inference call, and ``mx.nd.waitall``.
+    """
     import mxnet as mx
-    from mxnet import autograd, gluon, nd
+    from mxnet import nd
 
-    from gluon_densenet import densenet121
-    from gluon_densenet.training.memory_efficient import forward_backward
     from gluon_densenet.training.performance import fast_hybridize, optimized_inference
 
     name, task, size, batch = cfg["contender"], cfg["task"], cfg["size"], cfg["batch"]
     me = name == "gluon_me"
     if name == "modelzoo":
         net = mx.gluon.model_zoo.vision.densenet121(classes=10)
-    elif cfg["tiny"]:
-        net = _tiny_gluon(me)
     else:
-        net = densenet121(classes=10, memory_efficient=me)
+        net = common.make_densenet(cfg["tiny"], memory_efficient=me)
     net.initialize(mx.init.Xavier())
-    X = nd.random.uniform(shape=(batch, 3, size, size))
-    y = nd.array(list(range(10)) * (batch // 10 + 1))[:batch]
+    X, y = common.synthetic_batch(batch, size)
     if name == "gluon_plain" or (me and cfg.get("hybridize", "plain") == "plain"):
-        # forward_backward calls the layers one by one: static_alloc would keep every
+        # The recomputing step calls the layers one by one: static_alloc would keep every
         # layer's buffers alive and defeat the purpose, so plain hybridize() for it.
         net.hybridize()
     elif me and cfg.get("hybridize") == "none":
@@ -93,32 +83,27 @@ def _worker_mxnet(cfg):
         optimized_inference(net, X)
     else:
         fast_hybridize(net)
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01, "momentum": 0.9})
-
-    def step():
-        if task == "infer":
-            net(X).wait_to_read()
-            return
-        if me:
-            forward_backward(net, X, y, loss_fn)
-        else:
-            with autograd.record():
-                loss = loss_fn(net(X), y)
-            loss.backward()
-        trainer.step(batch)
-        nd.waitall()
-
-    return step
+    if task == "infer":
+        return (lambda: net(X)), nd.waitall
+    step = common.sgd_step(net)  # memory_efficient=True nets get the recomputing step
+    return (lambda: step(X, y)), nd.waitall
 
 
-def _worker_torch(cfg):
+def _worker_torch(cfg: dict) -> tuple:
+    """Build a torchvision contender's net and its step (torch's own training step).
+
+    Args:
+        cfg: one configuration (``contender``, ``task``, ``size``, ``batch``, ``tiny``).
+
+    Returns:
+        ``(step, None)``: one training step or inference call; torch on CPU needs no sync.
+    """
     import torch
     import torchvision
 
     name, task, size, batch = cfg["contender"], cfg["task"], cfg["size"], cfg["batch"]
     kw = dict(num_classes=10, memory_efficient=name == "torch_me")
-    if cfg["tiny"]:
+    if cfg["tiny"]:  # the same shape as gluon_densenet.models.densenet_tiny
         net = torchvision.models.DenseNet(growth_rate=8, block_config=(2, 2),
                                           num_init_features=16, **kw)
     else:
@@ -142,78 +127,69 @@ def _worker_torch(cfg):
         loss.backward()
         opt.step()
 
-    return step
+    return step, None
 
 
-def _worker_pipeline(cfg):
-    """Fraction of a training step (32 px, Fashion-MNIST, 1 channel) spent loading."""
+def _worker_pipeline(cfg: dict) -> dict:
+    """Fraction of a training step (32 px, Fashion-MNIST, 1 channel) spent loading.
+
+    Args:
+        cfg: the ``pipeline`` configuration (``batch``, ``size``, ``iters``, ``warmup``,
+            ``tiny``).
+
+    Returns:
+        Mean seconds per batch of loading and of the training step, the loading fraction,
+        the data source, and the process's peak RSS.
+    """
     import mxnet as mx
-    from mxnet import autograd, gluon, nd
+    from mxnet import nd
 
-    from gluon_densenet import densenet121
     from gluon_densenet.training.performance import fast_hybridize
 
-    batch, size, iters = cfg["batch"], cfg["size"], cfg["iters"]
+    batch, size, iters, warmup = cfg["batch"], cfg["size"], cfg["iters"], cfg["warmup"]
     source = "fashion-mnist subset via gluon_densenet.data.load_data"
     try:
         from gluon_densenet.data import load_data
         train_iter, _ = load_data(batch, resize=size, subset=True, download=False)
-        loader = lambda: iter(train_iter)  # noqa: E731
+        make_iter = lambda: train_iter
     except Exception as exc:  # data module unavailable: same vectorised resize path
         source = f"synthetic uint8 via BilinearResize2D ({type(exc).__name__})"
         raw = (nd.random.uniform(0, 255, shape=(batch * (iters + 2), 1, 28, 28))).astype("uint8")
 
-        def loader():
+        def make_iter():
             for i in range(iters + 2):
                 x = raw[i * batch:(i + 1) * batch].astype("float32") / 255
                 yield (nd.contrib.BilinearResize2D(x, height=size, width=size),
                        nd.zeros((batch,)))
-    if cfg["tiny"]:
-        from gluon_densenet import DenseNet
-        net = DenseNet((2, 2), growth_rate=8, init_features=16, classes=10, in_channels=1)
-    else:
-        net = densenet121(classes=10, in_channels=1)
+    net = common.make_densenet(cfg["tiny"], in_channels=1)
     net.initialize(mx.init.Xavier())
     fast_hybridize(net)
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01})
-    load_t, step_t, n = 0.0, 0.0, 0
-    it = loader()
-    for i in range(iters + cfg["warmup"]):
-        t0 = time.perf_counter()
-        try:
-            X, y = next(it)
-        except StopIteration:
-            it = loader()
-            X, y = next(it)
-        X.wait_to_read()
-        t1 = time.perf_counter()
-        with autograd.record():
-            loss = loss_fn(net(X), y)
-        loss.backward()
-        trainer.step(X.shape[0])
-        nd.waitall()
-        t2 = time.perf_counter()
-        if i >= cfg["warmup"]:
-            load_t += t1 - t0
-            step_t += t2 - t1
-            n += 1
-    return {"load_s_per_batch": load_t / n, "step_s_per_batch": step_t / n,
+    step = common.sgd_step(net, momentum=0.0)
+    load_times, loaded = common.time_loading(make_iter, warmup, iters)
+    batches = iter(loaded)  # each step on the next loaded batch, as in training
+    step_times = timings(lambda: step(*next(batches)), warmup=warmup, repeats=iters,
+                         sync=nd.waitall)
+    load_t, step_t = statistics.mean(load_times), statistics.mean(step_times)
+    return {"load_s_per_batch": load_t, "step_s_per_batch": step_t,
             "load_fraction": load_t / (load_t + step_t), "source": source,
             "batch": batch, "size": size, "peak_rss_mib": peak_rss_mib()}
 
 
 def worker(cfg: dict) -> dict:
+    """Run one configuration in this process.
+
+    Args:
+        cfg: the configuration, as built by :func:`build_configs`.
+
+    Returns:
+        Images per second, seconds per iteration and peak RSS in MiB (for ``pipeline``,
+        what :func:`_worker_pipeline` returns).
+    """
     if cfg["contender"] == "pipeline":
         return _worker_pipeline(cfg)
     make = _worker_torch if cfg["contender"].startswith("torch") else _worker_mxnet
-    step = make(cfg)
-    for _ in range(cfg["warmup"]):
-        step()
-    t0 = time.perf_counter()
-    for _ in range(cfg["iters"]):
-        step()
-    elapsed = time.perf_counter() - t0
+    step, sync = make(cfg)
+    elapsed = sum(timings(step, warmup=cfg["warmup"], repeats=cfg["iters"], sync=sync))
     return {"img_per_s": cfg["iters"] * cfg["batch"] / elapsed,
             "s_per_iter": elapsed / cfg["iters"], "peak_rss_mib": peak_rss_mib()}
 
@@ -221,12 +197,20 @@ def worker(cfg: dict) -> dict:
 # --- driver ---------------------------------------------------------------------------
 
 def run_config(cfg: dict, timeout: float) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(cfg)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(cfg.get("env", {}))
+    """Run one configuration in a fresh process (``python -m benchmarks.run --worker``).
+
+    Args:
+        cfg: the configuration; its optional ``env`` is added to the worker's environment.
+        timeout: seconds before the worker is killed.
+
+    Returns:
+        The worker's result, or ``{"error": ...}`` (timeout, or the last line of stderr).
+    """
+    cmd = [sys.executable, "-m", "benchmarks.run", "--worker", json.dumps(cfg)]
+    env = {**os.environ, **cfg.get("env", {})}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=common.ROOT)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout:.0f} s"}
     for line in reversed(proc.stdout.splitlines()):
@@ -292,7 +276,7 @@ def baseline_for(results, task, size) -> str | None:
 
 def table_rows(results) -> list[list[str]]:
     rows = []
-    for k, r in results.items():
+    for r in results.values():
         if r["contender"] == "pipeline":
             continue
         base = baseline_for(results, r["task"], r["size"])
@@ -328,15 +312,28 @@ def extra_lines(results) -> list[str]:
                     f"time per step {100 * (std['img_per_s'] / eff['img_per_s'] - 1):+.0f}%.")
     p = results.get("pipeline/32/pipeline")
     if p and "load_fraction" in p:
-        lines.append(f"Input pipeline at {int(p['size'])} px, batch {int(p['batch'])} ({p['source']}): "
-                     f"loading + resizing is {100 * p['load_fraction']:.1f}% of a training step "
+        lines.append(f"Input pipeline at {int(p['size'])} px, batch {int(p['batch'])} "
+                     f"({p['source']}): loading + resizing is "
+                     f"{100 * p['load_fraction']:.1f}% of a training step "
                      f"({1000 * p['load_s_per_batch']:.1f} ms of "
                      f"{1000 * (p['load_s_per_batch'] + p['step_s_per_batch']):.1f} ms).")
     return lines
 
 
+def _table_markdown(results: dict) -> list[str]:
+    """The results table in markdown, a blank line, and :func:`extra_lines` as a list.
+
+    Args:
+        results: ``latest.json``'s ``results``.
+
+    Returns:
+        The lines.
+    """
+    return (common.markdown_table(HEADER, table_rows(results)) + [""]
+            + [f"- {line}" for line in extra_lines(results)])
+
+
 def write_markdown(data: dict, path: Path) -> None:
-    rows = table_rows(data["results"])
     out = ["# Benchmark results", "",
            f"Generated by `benchmarks/run.py` from `latest.json` on {data['date']} "
            f"({data['machine']}). Median of {data['repeats']} rounds, each configuration in a "
@@ -345,11 +342,7 @@ def write_markdown(data: dict, path: Path) -> None:
            "model zoo when torch is absent); speed > 1 is faster, memory < 1 is smaller.", ""]
     if data.get("notes"):
         out += [f"- {n}" for n in data["notes"]] + [""]
-    out.append("| " + " | ".join(HEADER) + " |")
-    out.append("|" + "---|" * len(HEADER))
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    out.append("")
-    out += [f"- {line}" for line in extra_lines(data["results"])]
+    out += _table_markdown(data["results"])
     out += ["", "Contenders:", ""] + [f"- `{k}`: {v}" for k, v in CONTENDERS.items()]
     path.write_text("\n".join(out) + "\n")
 
@@ -365,14 +358,11 @@ def update_readme(data: dict, readme: Path) -> bool:
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         return False
-    rows = table_rows(data["results"])
     block = [README_START, "",
              f"Measured {data['date'][:10]} on {data['machine']} (MXNet {data['mxnet']}"
              + (f", torch {data['torch']}" if data.get("torch") else "")
-             + f"); median of {data['repeats']} rounds, each configuration in a fresh process.", "",
-             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    block += ["| " + " | ".join(r) + " |" for r in rows]
-    block += [""] + [f"- {line}" for line in extra_lines(data["results"])] + ["", README_END]
+             + f"); median of {data['repeats']} rounds, each configuration in a fresh process.", ""]
+    block += _table_markdown(data["results"]) + ["", README_END]
     head, rest = text.split(README_START, 1)
     tail = rest.split(README_END, 1)[1]
     readme.write_text(head + "\n".join(block) + tail)
@@ -380,10 +370,7 @@ def update_readme(data: dict, readme: Path) -> bool:
 
 
 def print_table(data: dict) -> None:
-    rows = [HEADER] + table_rows(data["results"])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    print(common.text_table([HEADER] + table_rows(data["results"])))
     for n in data.get("notes", []):
         print("note:", n)
     for line in extra_lines(data["results"]):
@@ -393,6 +380,9 @@ def print_table(data: dict) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--render-only", action="store_true",
+                    help="re-render results/README.md and the project README's performance "
+                         "block from the existing latest.json, running nothing")
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 224])
     ap.add_argument("--batch", type=int, default=0, help="batch for every size "
                     "(default: 64 at 32 px, 16 at 224 px)")
@@ -404,20 +394,15 @@ def main(argv=None) -> int:
                     default=[c for c in sorted(set(TRAIN + INFER)) if c != "torch_me"]
                     + ["pipeline"],
                     help="default: all but torch_me (slow here); add it explicitly")
-    ap.add_argument("--tiny", action="store_true",
-                    help="tiny net, 32 px, batch 4, 1 iteration: a smoke test")
+    common.add_common_options(ap, "tiny net, 32 px, batch 4, 1 iteration: a smoke test")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per configuration")
-    ap.add_argument("--out-dir", type=Path, default=HERE / "results")
-    ap.add_argument("--render-only", action="store_true",
-                    help="re-render results/README.md and the project README's performance "
-                         "block from the existing latest.json, running nothing")
     args = ap.parse_args(argv)
 
     if args.render_only:
         data = json.loads((args.out_dir / "latest.json").read_text())
         write_markdown(data, args.out_dir / "README.md")
-        if update_readme(data, HERE.parent / "README.md"):
-            print(f"updated {HERE.parent / 'README.md'}")
+        if update_readme(data, common.ROOT / "README.md"):
+            print(f"updated {common.ROOT / 'README.md'}")
         print_table(data)
         return 0
 
@@ -464,9 +449,9 @@ def main(argv=None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "latest.json").write_text(json.dumps(data, indent=2) + "\n")
     write_markdown(data, args.out_dir / "README.md")
-    if not args.tiny and args.out_dir.resolve() == (HERE / "results").resolve():
-        if update_readme(data, HERE.parent / "README.md"):
-            print(f"updated the performance section of {HERE.parent / 'README.md'}")
+    if not args.tiny and args.out_dir.resolve() == common.RESULTS.resolve():
+        if update_readme(data, common.ROOT / "README.md"):
+            print(f"updated the performance section of {common.ROOT / 'README.md'}")
     print()
     print_table(data)
     print(f"\nwrote {args.out_dir / 'latest.json'} and {args.out_dir / 'README.md'}")

@@ -3,7 +3,9 @@ modes and MXNet/oneDNN environment settings. Each variant runs in a fresh proces
 alternate within each round; medians over rounds. Results go to
 ``benchmarks/results/tuning.json``.
 
-    python benchmarks/tuning.py --size 32 --batch 64 --repeats 3
+Run from the repository root:
+
+    python -m benchmarks.tuning --size 32 --batch 64 --repeats 3
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import HERE, run_config  # noqa: E402
+from benchmarks.common import RESULTS
+from benchmarks.run import run_config
 
 VARIANTS = {
     "hybridize() [before]": dict(contender="gluon_plain", env={}),
@@ -37,7 +39,7 @@ def main(argv=None) -> int:
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "tuning.json")
+    ap.add_argument("--out", type=Path, default=RESULTS / "tuning.json")
     args = ap.parse_args(argv)
     runs = {name: [] for name in VARIANTS}
     for rnd in range(args.repeats):

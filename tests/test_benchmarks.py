@@ -1,5 +1,6 @@
-"""The benchmark script runs in its --tiny configuration and writes valid JSON and markdown;
-the optimized inference path equals the plain one. Correctness only, no timings."""
+"""The benchmark script (``python -m benchmarks.run``) runs in its --tiny configuration and
+writes valid JSON and markdown; the optimized inference path equals the plain one.
+Correctness only, no timings."""
 import json
 import subprocess
 import sys
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_tiny_benchmark_writes_json_and_markdown(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--tiny",
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--tiny",
                            "--contenders", "gluon", "gluon_me", "pipeline",
                            "--out-dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
@@ -83,12 +84,7 @@ def test_fast_hybridize_equals_plain_small_k12():
 
 
 def test_readme_performance_block_is_replaced(tmp_path):
-    import importlib.util
-    from pathlib import Path
-    spec = importlib.util.spec_from_file_location(
-        "bench_run", Path(__file__).resolve().parents[1] / "benchmarks" / "run.py")
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
+    from benchmarks import run
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{run.README_START}\nold table\n{run.README_END}\noutro\n")
     result = {"task": "train", "size": 32, "batch": 4, "contender": "gluon",

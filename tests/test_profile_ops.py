@@ -1,20 +1,13 @@
-"""benchmarks/profile_ops.py in its --tiny configuration: the JSON has every group with
+"""benchmarks.profile_ops in its --tiny configuration: the JSON has every group with
 non-negative times, and the group call counts match the net's graph. Correctness only."""
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
-from gluon_densenet import DenseNet, count_weighted_layers
-
-ROOT = Path(__file__).resolve().parents[1]
+from gluon_densenet import count_weighted_layers, densenet_tiny
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("profile_ops",
-                                                  ROOT / "benchmarks" / "profile_ops.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module("benchmarks.profile_ops")
 
 
 def test_tiny_profile_groups_match_graph(tmp_path, capsys):
@@ -32,13 +25,13 @@ def test_tiny_profile_groups_match_graph(tmp_path, capsys):
     assert abs(sum(g["ms_per_step"] for g in groups.values()) - data["sum_ms"]) < 1e-6
 
     # Call counts against the tiny net itself: (2, 2) blocks, bottleneck layers.
-    net = DenseNet(classes=10, in_channels=3, **mod.TINY_SPEC)
+    net = densenet_tiny(classes=10, in_channels=3)
     net.initialize()
     convs = groups["conv1x1"]["calls"] + groups["conv3x3"]["calls"] + groups["conv7x7"]["calls"]
     assert groups["conv_other"]["calls"] == 0
     assert convs == count_weighted_layers(net) - 1          # all but the Dense classifier
-    layers = sum(mod.TINY_SPEC["block_config"])
-    transitions = len(mod.TINY_SPEC["block_config"]) - 1
+    layers = sum(net.block_config)
+    transitions = len(net.block_config) - 1
     assert groups["conv7x7"]["calls"] == 1
     assert groups["conv3x3"]["calls"] == layers
     assert groups["conv1x1"]["calls"] == layers + transitions
