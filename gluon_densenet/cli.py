@@ -8,86 +8,392 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import math
 import platform
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import mxnet as mx
 import numpy as np
 
-from . import __version__
-from .data import (CLASS_NAMES, DATA_ENV_VAR, FILES, SUBSET_DIR, CorruptDataError,
+from . import __version__, devices
+from .data import (CLASS_NAMES, DATA_ENV_VAR, FILES, SUBSET_DIR, SUBSET_FILES, CorruptDataError,
                    DatasetNotFoundError, default_data_dir, find_file, load_data)
 from .devices import describe_devices, try_all_gpus
+from .files import atomic_write, unwritable_reason, write_json
 from .models import count_parameters, count_weighted_layers, format_summary, summary
-from .models.registry import MODELS, get_model
+from .models.registry import MODELS, REFERENCE_MODELS, get_model
 
 DEFAULT_MODEL = "densenet21_d2l"
 SMOKE_STEPS = 20
+IMAGE_SIZE = 28                 # Fashion-MNIST's images; --resize only scales up
+SEED_MAX = 2**32 - 1            # NumPy's limit
+EXIT_USAGE = 2                  # bad input, as argparse's own errors
+EXIT_INTERRUPTED = 130          # 128 + SIGINT, as a shell reports Ctrl-C
+
+
+class CLIError(Exception):
+    """A problem the user can fix (a bad argument, missing data, a damaged checkpoint).
+
+    :func:`main` prints its message as one line, ``error: <message>``, on stderr and exits
+    with status 2; the message names the problem and the fix.
+    """
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one ``error:`` line (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: <message>`` and a pointer to ``--help``, then exit with status 2.
+
+        Args:
+            message: argparse's description of the problem.
+
+        Raises:
+            SystemExit: always, with status 2.
+        """
+        _fail(f"{message} (see '{self.prog} --help')")
+
+
+def _fail(message: str, status: int = EXIT_USAGE) -> NoReturn:
+    """Print ``error: <message>`` as one line on stderr and exit.
+
+    Args:
+        message: what is wrong and how to fix it; line breaks are joined into one line.
+        status: the exit status (2 for bad input, 130 for an interrupt).
+
+    Raises:
+        SystemExit: always, with ``status``.
+    """
+    line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    print(f"error: {line}", file=sys.stderr, flush=True)
+    raise SystemExit(status)
 
 
 def _contexts(spec: str | None) -> list[mx.Context]:
-    """``None`` → every GPU or the CPU; ``"cpu"``; ``"gpu"``; ``"cpu:0,cpu:1"``; ``"gpu:0,gpu:1"``."""
+    """The devices of ``--devices``.
+
+    Args:
+        spec: ``None`` (every GPU, else the CPU), ``"cpu"``, ``"gpu"``, or a comma-separated
+            list such as ``"cpu:0,cpu:1"`` or ``"gpu:0,gpu:1"``.
+
+    Returns:
+        The contexts.
+
+    Raises:
+        CLIError: bad syntax, a device listed twice, or a GPU this MXNet build cannot use.
+    """
     if spec is None:
         return try_all_gpus()
-    ctxs = []
+    ctxs: list[mx.Context] = []
     for part in spec.split(","):
-        kind, _, index = part.strip().partition(":")
-        if kind not in ("cpu", "gpu") or (index and not index.isdigit()):
-            raise SystemExit(f"error: bad device {part!r}; use cpu, gpu, cpu:0,cpu:1 or gpu:0,gpu:1")
-        ctxs.append(getattr(mx, kind)(int(index or 0)))
+        kind, colon, index = part.strip().partition(":")
+        if kind not in ("cpu", "gpu") or (colon and not index.isdigit()):
+            raise CLIError(f"--devices {spec!r}: cannot read {part.strip()!r}; "
+                           "pass cpu, gpu, or a list such as cpu:0,cpu:1 or gpu:0,gpu:1")
+        ctx = getattr(mx, kind)(int(index or 0))
+        if ctx in ctxs:
+            raise CLIError(f"--devices {spec!r} lists {ctx} twice; list each device once")
+        ctxs.append(ctx)
+    gpus = [c.device_id for c in ctxs if c.device_type == "gpu"]
+    if gpus:
+        n = devices.num_gpus()
+        missing = [i for i in gpus if i >= n]
+        if missing:
+            if n:
+                why = f" (gpu:0 to gpu:{n - 1})"
+            elif devices.mxnet_build() == "cuda":
+                why = " (a CUDA build, but no GPU or driver was found)"
+            else:
+                why = " (a CPU-only build)"
+            have = f"this MXNet build has {n} GPU(s){why}"
+            raise CLIError(f"--devices {spec}: GPU gpu:{missing[0]} is not available: {have}; "
+                           "pass --devices cpu" + (" or fewer GPUs" if n else ""))
     return ctxs
 
 
 def _model(name: str, **kw):
+    """``get_model(name, **kw)`` with its ``ValueError`` (and closest name) as a :class:`CLIError`.
+
+    Args:
+        name: the ``--model`` value.
+        **kw: passed to :func:`get_model`.
+
+    Returns:
+        The network.
+
+    Raises:
+        CLIError: an unknown name, or a model-zoo ResNet asked for other than 3 channels.
+    """
     try:
         return get_model(name, **kw)
     except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+        fix = "; pass --in-channels 3" if name in REFERENCE_MODELS else ""
+        raise CLIError(f"{err}{fix}") from None
+
+
+def _at_least(value: int | None, minimum: int, flag: str, example: str) -> None:
+    """Raise :class:`CLIError` when an integer option is below its minimum.
+
+    Args:
+        value: the option's value (``None``: not given, nothing to check).
+        minimum: the smallest value that works.
+        flag: the option, e.g. ``"--batch-size"``.
+        example: a sound value to suggest, e.g. ``"--batch-size 128"``.
+
+    Raises:
+        CLIError: ``value < minimum``.
+    """
+    if value is not None and value < minimum:
+        raise CLIError(f"{flag} must be at least {minimum}, got {value}; pass e.g. {example}")
+
+
+def _check_optimizer(name: str) -> None:
+    """Raise :class:`CLIError` unless MXNet knows the optimizer ``name``.
+
+    Args:
+        name: the ``--optimizer`` value.
+
+    Raises:
+        CLIError: an unknown name, with the closest known one.
+    """
+    known = sorted(mx.optimizer.Optimizer.opt_registry)
+    if name.lower() in known:
+        return
+    close = difflib.get_close_matches(name.lower(), known, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise CLIError(f"--optimizer {name!r} is not an MXNet optimizer; {hint}"
+                   f"pass one of: {', '.join(known)}")
+
+
+def _check_train_args(args: argparse.Namespace) -> None:
+    """Check the numbers and names of ``train``'s options (nothing is read or written).
+
+    Args:
+        args: the parsed ``train`` options (after ``--smoke`` has set its values).
+
+    Raises:
+        CLIError: the first option that cannot work, with the fix.
+    """
+    _at_least(args.epochs, 1, "--epochs", "--epochs 3")
+    _at_least(args.batch_size, 1, "--batch-size", "--batch-size 128")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise CLIError(f"--lr must be a finite number > 0, got {args.lr}; pass e.g. --lr 0.1")
+    _check_optimizer(args.optimizer)
+    if not 0 <= args.seed <= SEED_MAX:
+        raise CLIError(f"--seed must be between 0 and {SEED_MAX}, got {args.seed}; "
+                       "pass e.g. --seed 0")
+    files = SUBSET_FILES if args.shipped else FILES
+    which = "the shipped subset" if args.shipped else "Fashion-MNIST"
+    other = " (drop --shipped to use the full data set)" if args.shipped else ""
+    for flag, value, split in (("--subset", args.subset, "train"),
+                               ("--test-subset", args.test_subset, "test")):
+        _at_least(value, 1, flag, f"{flag} 1000")
+        count = files[split].images.count
+        if value is not None and value > count:
+            kind = "training" if split == "train" else "test"
+            raise CLIError(f"{flag} {value} is more than the {count:,} {kind} images of {which}; "
+                           f"pass {flag} {count} or less, or leave it out for all of them{other}")
+    if args.resize < IMAGE_SIZE:
+        raise CLIError(f"--resize {args.resize} is smaller than Fashion-MNIST's {IMAGE_SIZE}×"
+                       f"{IMAGE_SIZE} images, which are only scaled up; pass --resize 32")
+    if args.model in REFERENCE_MODELS:
+        raise CLIError(f"--model {args.model} takes 3-channel images, Fashion-MNIST's have 1; "
+                       f"pass one of: {', '.join(MODELS)}")
+
+
+def _check_paths(args: argparse.Namespace, out: Path) -> None:
+    """Check that the data directory exists and the run directory can be written.
+
+    Args:
+        args: the parsed ``train`` options.
+        out: the run directory.
+
+    Raises:
+        CLIError: ``--data-dir`` is missing or not a directory (it is not used with
+            ``--shipped``), or ``out`` (or its ``checkpoints``) cannot be written.
+    """
+    if args.data_dir is not None and not args.shipped:
+        data_dir = Path(args.data_dir).expanduser()
+        if not data_dir.is_dir():
+            what = "is not a directory" if data_dir.exists() else "does not exist"
+            raise CLIError(f"--data-dir {args.data_dir} {what}; pass the directory that holds "
+                           "the Fashion-MNIST files (or an empty one to download them into), "
+                           "or use --shipped")
+    for directory in (out, out / "checkpoints"):
+        problem = unwritable_reason(directory)
+        if problem is not None:
+            raise CLIError(f"cannot write the run directory {out}: {problem}; "
+                           "pass --out with a directory you can write")
+
+
+def _check_resume(args: argparse.Namespace, out: Path, config: dict) -> int | None:
+    """Check that a run to resume in ``out`` has these settings and a readable checkpoint.
+
+    Args:
+        args: the parsed ``train`` options.
+        out: the run directory.
+        config: this run's settings (as saved in ``config.json``).
+
+    Returns:
+        The epochs the checkpoint holds, or ``None`` when there is nothing to resume
+        (or ``--no-resume`` was given).
+
+    Raises:
+        CLIError: ``out`` holds a run with other settings, or its ``config.json`` or
+            checkpoint metadata is damaged.
+    """
+    from .training.checkpoint import CheckpointError, checkpoint_epoch
+
+    if not args.resume:
+        return None
+    config_path = out / "config.json"
+    if config_path.is_file():
+        try:
+            saved = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise CLIError(f"{config_path} cannot be read ({err}); delete {out} or pass "
+                           "--no-resume to start this run over") from None
+        if not isinstance(saved, dict):
+            raise CLIError(f"{config_path} does not hold a JSON object; delete {out} or pass "
+                           "--no-resume to start this run over")
+        if saved != config:
+            changed = sorted(k for k in config if saved.get(k) != config[k])
+            raise CLIError(f"{out} holds a run with other settings ({', '.join(changed)}); "
+                           "pass --out DIR for a new run or --no-resume to start this one over")
+    try:
+        return checkpoint_epoch(out / "checkpoints")
+    except CheckpointError as err:
+        raise CLIError(_checkpoint_message(err)) from None
+
+
+def _checkpoint_message(err: Exception) -> str:
+    """The command line's wording of a :class:`CheckpointError`.
+
+    Args:
+        err: the error (a ``CheckpointError``).
+
+    Returns:
+        One line naming the checkpoint directory, the problem and the fix.
+    """
+    directory = getattr(err, "directory", None)
+    problem = getattr(err, "problem", str(err))
+    return (f"cannot resume from the checkpoint in {directory}: {problem}; delete that "
+            "directory or pass --no-resume to start over")
+
+
+def _not_found_message(err: DatasetNotFoundError, args: argparse.Namespace) -> str:
+    """One line for a missing data set: where it was looked for, what is missing, the fixes.
+
+    Args:
+        err: the data layer's (multi-line) error.
+        args: the parsed ``train`` options.
+
+    Returns:
+        The condensed message.
+    """
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    first = lines[0].rstrip(".") if lines else "Fashion-MNIST is missing"
+    if args.shipped:
+        return " ".join(lines)
+    where = default_data_dir(args.data_dir)
+    missing = [spec.gz_name for split in FILES.values() for spec in (split.images, split.labels)
+               if find_file(where, spec) is None]
+    files = f"put {', '.join(missing)} into {where}, " if missing else ""
+    return (f"{first}; {files}pass --data-dir (or set {DATA_ENV_VAR}) to a directory that "
+            "has the files, or use --shipped to train offline on the shipped subset")
 
 
 def _run_config(args: argparse.Namespace) -> dict:
+    """The settings a resumed run must share with the saved one.
+
+    Args:
+        args: the parsed ``train`` options.
+
+    Returns:
+        The dict saved as ``config.json``.
+    """
     keys = ("model", "resize", "batch_size", "lr", "optimizer", "schedule", "subset",
             "shipped", "seed", "smoke", "memory_efficient")
     return {k: getattr(args, k) for k in keys}
 
 
+def _resume_line(out: Path, done: int, epochs: int) -> str:
+    """What the command line says when it resumes a run.
+
+    Args:
+        out: the run directory.
+        done: epochs its checkpoint holds.
+        epochs: ``--epochs``.
+
+    Returns:
+        E.g. ``"resuming runs/x: 2 of 3 epochs done"``.
+    """
+    if done < epochs:
+        return f"resuming {out}: {done} of {epochs} epochs done"
+    if done == epochs:
+        return f"resuming {out}: {done} of {epochs} epochs done; nothing left to train"
+    return f"resuming {out}: {done} epochs done, more than --epochs {epochs}; nothing left to train"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    """``gluon-densenet train``: check every option, load the data, train, save the results.
+
+    Nothing is read or created before all options are checked: a bad one ends the command
+    with one ``error:`` line and no run directory.
+
+    Args:
+        args: the parsed options.
+
+    Returns:
+        0 on success.
+
+    Raises:
+        CLIError: a bad option, missing or damaged data, a run directory that cannot be
+            written or resumed, or a diverged run (printed by :func:`main`).
+    """
     from .plots import plot_history, use_agg
     from .training import TrainingDivergedError, evaluate, train
+    from .training.checkpoint import CheckpointError
 
     if args.smoke:
         args.shipped = True
         args.epochs = min(args.epochs, 1)
-    out = Path(args.out or f"runs/{args.model}_{args.resize}px{'_smoke' if args.smoke else ''}")
-    config = _run_config(args)
-    config_path = out / "config.json"
-    if config_path.exists() and args.resume:
-        saved = json.loads(config_path.read_text())
-        if saved != config:
-            changed = sorted(k for k in config if saved.get(k) != config[k])
-            raise SystemExit(f"error: {out} holds a run with other settings ({', '.join(changed)}); "
-                             "pass --out DIR for a new run or --no-resume to start this one over")
-    ctxs = _contexts(args.devices)
+    _check_train_args(args)
     net = _model(args.model, classes=len(CLASS_NAMES), in_channels=1,
                  memory_efficient=args.memory_efficient)
+    minimum = net.min_input_size()
+    if args.resize < minimum:
+        raise CLIError(f"--resize {args.resize} is too small for {args.model}: it needs at least "
+                       f"{minimum}×{minimum} px; pass --resize {max(minimum, 32)}")
+    ctxs = _contexts(args.devices)
+    out = Path(args.out or f"runs/{args.model}_{args.resize}px{'_smoke' if args.smoke else ''}")
+    _check_paths(args, out)
+    config = _run_config(args)
+    done = _check_resume(args, out, config)
+
     try:
-        net.check_input_shape((1, 1, args.resize, args.resize))
         train_iter, test_iter = load_data(args.batch_size, resize=args.resize,
                                           subset=args.shipped, data_dir=args.data_dir,
                                           seed=args.seed, limit=args.subset,
                                           test_limit=args.test_subset)
-    except (DatasetNotFoundError, CorruptDataError, ValueError) as err:
-        raise SystemExit(f"error: {err}") from None
+    except DatasetNotFoundError as err:
+        raise CLIError(_not_found_message(err, args)) from None
+    except (CorruptDataError, ValueError) as err:
+        raise CLIError(str(err)) from None
 
     out.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    write_json(out / "config.json", config, indent=2)
     print(f"{args.model}: {count_weighted_layers(net)} weighted layers, "
           f"{count_parameters(net):,} parameters; {train_iter.num_examples:,} training and "
           f"{test_iter.num_examples:,} test images at {args.resize} px; "
           f"devices {', '.join(map(str, ctxs))}")
+    if done is not None:
+        print(_resume_line(out, done, args.epochs), flush=True)
     start = time.time()
     try:
         history = train(net, train_iter, test_iter, args.epochs, lr=args.lr,
@@ -95,13 +401,21 @@ def cmd_train(args: argparse.Namespace) -> int:
                         checkpoint_dir=out / "checkpoints", resume=args.resume,
                         progress=not args.quiet, seed=args.seed,
                         max_steps_per_epoch=SMOKE_STEPS if args.smoke else None)
+    except CheckpointError as err:
+        raise CLIError(_checkpoint_message(err)) from None
     except TrainingDivergedError as err:
-        raise SystemExit(f"error: {err}") from None
+        raise CLIError(f"{err} On the command line: e.g. --lr {args.lr / 10:g} with --no-resume "
+                       "or a new --out") from None
     elapsed = time.time() - start
     history.save(out / "history.json")
-    net.save_parameters(str(out / "model.params"))
+    atomic_write(out / "model.params", net.save_parameters)
     use_agg()
-    plot_history(history, out / "history.png")
+    fig = plot_history(history)
+    atomic_write(out / "history.png",
+                 lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     acc = history.last.test_acc if history.last else evaluate(net, test_iter, ctxs)
     print(f"test accuracy: {acc:.4f} on {test_iter.num_examples:,} images after "
           f"{len(history)} epoch(s); {elapsed:.0f} s")
@@ -110,18 +424,34 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    """``gluon-densenet summary``: output shapes and parameter counts, layer by layer.
+
+    Args:
+        args: the parsed options.
+
+    Returns:
+        0 on success.
+
+    Raises:
+        CLIError: a bad option (checked before the net is initialised).
+    """
+    _at_least(args.classes, 1, "--classes", "--classes 10")
+    _at_least(args.in_channels, 1, "--in-channels", "--in-channels 3")
+    _at_least(args.depth, 0, "--depth", "--depth 2 (0 lists every layer)")
+    _at_least(args.size, 1, "--size", "--size 224")
     net = _model(args.model, classes=args.classes, in_channels=args.in_channels)
-    net.initialize()
     shape = (1, args.in_channels, args.size, args.size)
-    try:
-        net.check_input_shape(shape)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
-    rows = summary(net, shape, max_depth=args.depth)
+    minimum = net.min_input_size() if hasattr(net, "min_input_size") else 1
+    if args.size < minimum:
+        raise CLIError(f"--size {args.size} is too small for {args.model}: it needs at least "
+                       f"{minimum}×{minimum} px; pass --size {max(minimum, 32)} or more")
+    net.initialize()
+    rows = summary(net, shape, max_depth=args.depth or None)
     print(format_summary(rows, shape))
+    minimum_note = (f", minimum input {net.min_input_size()} px"
+                    if hasattr(net, "min_input_size") else "")
     print(f"{args.model}: {count_weighted_layers(net)} weighted layers (conv + dense), "
-          f"{count_parameters(net):,} learnable parameters, "
-          f"minimum input {net.min_input_size()} px")
+          f"{count_parameters(net):,} learnable parameters{minimum_note}")
     return 0
 
 
@@ -137,6 +467,14 @@ def _data_status(data_dir: str | None) -> list[str]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """``gluon-densenet info``: versions, devices, where the data is, the models.
+
+    Args:
+        args: the parsed options.
+
+    Returns:
+        0.
+    """
     print(f"gluon-densenet {__version__}; Python {platform.python_version()}; "
           f"numpy {np.__version__}")
     print(describe_devices())
@@ -146,14 +484,21 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gluon-densenet",
-                                     description="DenseNet in MXNet Gluon on Fashion-MNIST.")
+    """The ``gluon-densenet`` argument parser (its errors are one ``error:`` line, status 2).
+
+    Returns:
+        The parser with the ``train``, ``summary`` and ``info`` commands.
+    """
+    parser = _Parser(prog="gluon-densenet",
+                     description="DenseNet in MXNet Gluon on Fashion-MNIST.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train on Fashion-MNIST and print test accuracy")
     t.add_argument("--model", default=DEFAULT_MODEL, help=f"one of: {', '.join(MODELS)}")
-    t.add_argument("--resize", type=int, default=32, help="image side in px (>= 29 for these nets)")
+    t.add_argument("--resize", type=int, default=32,
+                   help="image side in px (>= 28, and at least the model's minimum: "
+                        "29 for the ImageNet-stem nets)")
     t.add_argument("--epochs", type=int, default=3)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=0.1)
@@ -197,10 +542,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``gluon-densenet`` command.
+
+    A problem the user can fix (a bad option, missing or damaged data, a damaged
+    checkpoint, a diverged run) ends with one line ``error: <problem>; <fix>`` on stderr
+    and exit status 2, without a traceback; Ctrl-C ends with one line and status 130.
+
+    Args:
+        argv: the arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        0 on success.
+
+    Raises:
+        SystemExit: status 2 on bad input (argparse's errors included), 130 when
+            interrupted.
+    """
+    from .training import TrainingDivergedError
+    from .training.checkpoint import CheckpointError
+
     args = build_parser().parse_args(argv)
-    if getattr(args, "depth", None) == 0:
-        args.depth = None
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CLIError as err:
+        _fail(str(err))
+    except CheckpointError as err:
+        _fail(_checkpoint_message(err))
+    except DatasetNotFoundError as err:
+        _fail(_not_found_message(err, args) if args.command == "train" else str(err))
+    except (CorruptDataError, TrainingDivergedError) as err:
+        _fail(str(err))
+    except KeyboardInterrupt:
+        hint = ("; run the same command again to resume from the last saved epoch"
+                if args.command == "train" else "")
+        _fail(f"interrupted{hint}", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ Everything uses tiny nets and synthetic data so the suite runs in seconds on CPU
 """
 from __future__ import annotations
 
+import io
 import json
 import os
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -174,7 +176,8 @@ def test_only_uninitialised_params_are_initialised():
     net(synthetic(4)[0][0])
     before = params_np(net)
     assert any(p.size and (p == 1).all() for p in before)
-    train(net, synthetic(32), lr=0.0, lr_schedule="constant", wd=0.0, **QUIET)  # lr 0: no change
+    # epochs=0 initialises and places parameters but takes no step (lr must be > 0).
+    train(net, synthetic(32), epochs=0, lr_schedule="constant", wd=0.0, **QUIET)
     assert_params_close(params_np(net), before, rtol=0, atol=0)
 
 
@@ -402,3 +405,246 @@ def test_generous_time_budget_changes_nothing():
 def test_time_budget_must_be_positive():
     with pytest.raises(ValueError, match="time_budget_s"):
         train(tiny_net(), synthetic(32), epochs=1, time_budget_s=0, **QUIET)
+
+
+# -------------------------------------------------------------- bad arguments
+def _uninitialised(net) -> bool:
+    """True while no parameter of ``net`` has been initialised."""
+    for p in net.collect_params().values():
+        try:
+            p.list_ctx()
+        except RuntimeError:
+            continue
+        return False
+    return True
+
+
+BAD_TRAIN_ARGS = [
+    (dict(epochs=-1), "epochs must be an integer >= 0, got -1"),
+    (dict(epochs=True), "epochs must be an integer >= 0, got True"),
+    (dict(epochs=1.5), "epochs must be an integer >= 0, got 1.5"),
+    (dict(lr=0), "lr must be a finite number > 0, got 0"),
+    (dict(lr=-0.1), "lr must be a finite number > 0"),
+    (dict(lr=float("nan")), "lr must be a finite number > 0, got nan"),
+    (dict(lr=float("inf")), "lr must be a finite number > 0, got inf"),
+    (dict(lr="0.1"), "lr must be a finite number > 0, got '0.1'"),
+    (dict(wd=-1e-4), "wd must be a finite number >= 0"),
+    (dict(wd=float("nan")), "wd must be a finite number >= 0"),
+    (dict(momentum=1.0), r"momentum must be None or a number in \[0, 1\), got 1.0"),
+    (dict(momentum=-0.5), r"momentum must be None or a number in \[0, 1\)"),
+    (dict(warmup_epochs=-1), "warmup_epochs must be a finite number >= 0"),
+    (dict(lr_schedule="linear"), "lr_schedule must be one of 'cosine', 'step', 'constant'"),
+    (dict(optimizer="sgdd"), "unknown optimizer 'sgdd'; did you mean 'sgd'"),
+    (dict(optimizer=None), "unknown optimizer None"),
+    (dict(max_steps_per_epoch=0), "max_steps_per_epoch must be None or an integer >= 1"),
+    (dict(max_steps_per_epoch=True), "max_steps_per_epoch must be None or an integer >= 1"),
+    (dict(time_budget_s=float("nan")), "time_budget_s must be None or a finite number"),
+    (dict(time_budget_s=-5), "time_budget_s must be None or a finite number"),
+    (dict(seed=-1), r"seed must be None or an integer in \[0, 2\*\*32 - 1\]"),
+    (dict(seed=2**32), r"seed must be None or an integer in \[0, 2\*\*32 - 1\]"),
+    (dict(ctx=[]), r"ctx must not be an empty list; pass ctx=mx.cpu\(\)"),
+    (dict(ctx="cpu"), "ctx must be an mx.Context or a list of them, got 'cpu'"),
+    (dict(ctx=[mx.cpu(0), mx.cpu(0)]), r"ctx lists cpu\(0\) more than once"),
+    (dict(ctx=mx.gpu(0)), r"gpu\(0\) is not available: this MXNet build has 0 GPU\(s\); "
+                          r"use ctx=mx.cpu\(\) \(--devices cpu on the command line\)"),
+    (dict(on_epoch_end=5), "on_epoch_end must be a function"),
+    (dict(initializer="xavier"), "initializer must be an mx.init.Initializer"),
+    (dict(loss=3), "loss must be a Gluon loss"),
+]
+
+
+@pytest.mark.parametrize("kwargs, message", BAD_TRAIN_ARGS,
+                         ids=[repr(k) for k, _ in BAD_TRAIN_ARGS])
+def test_bad_arguments_are_refused_before_anything_is_touched(kwargs, message, monkeypatch,
+                                                              tmp_path):
+    monkeypatch.setattr("gluon_densenet.devices.num_gpus", lambda: 0)   # a CPU-only build
+    net = tiny_net()
+    ckdir = tmp_path / "ck"
+    args = dict(epochs=1, checkpoint_dir=ckdir, **QUIET)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message) as exc:
+        train(net, synthetic(32), **args)
+    assert "\n" not in str(exc.value)
+    assert _uninitialised(net) and not ckdir.exists()
+
+
+def test_gpu_beyond_the_available_ones(monkeypatch):
+    monkeypatch.setattr("gluon_densenet.devices.num_gpus", lambda: 1)
+    with pytest.raises(ValueError, match=r"gpu\(1\) is not available: this MXNet build has 1 GPU"):
+        train(tiny_net(), synthetic(32), ctx=[mx.gpu(0), mx.gpu(1)], **QUIET)
+
+
+def test_bad_data_and_net_are_refused():
+    with pytest.raises(ValueError, match="train_data must be an iterable of"):
+        train(tiny_net(), None, **QUIET)
+    with pytest.raises(ValueError, match="net must be a Gluon Block"):
+        train("densenet", synthetic(32), **QUIET)
+    with pytest.raises(ValueError, match="train_data yielded no batches"):
+        train(tiny_net(), [], **QUIET)
+
+
+def test_unwritable_checkpoint_dir_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    net = tiny_net()
+    with pytest.raises(ValueError, match=f"checkpoint_dir {blocker / 'ck'} cannot be written: "
+                                         f"{blocker} is a file"):
+        train(net, synthetic(32), checkpoint_dir=blocker / "ck", **QUIET)
+    assert _uninitialised(net)
+
+
+def test_numpy_numbers_are_accepted(tmp_path):
+    h = train(tiny_net(), synthetic(32), epochs=np.int64(1), lr=np.float32(0.1),
+              momentum=np.float64(0.9), max_steps_per_epoch=np.int32(1), seed=np.uint32(3),
+              checkpoint_dir=tmp_path / "ck", **QUIET)
+    assert len(h) == 1 and h.last.steps == 1 and saved_epoch(tmp_path / "ck") == 1
+
+
+# ----------------------------------------------------------- damaged checkpoints
+def _damage(ckdir, what):
+    if what == "truncated params":
+        p = ckdir / "epoch-0001.params"
+        p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    elif what == "garbage params":
+        (ckdir / "epoch-0001.params").write_bytes(b"\x00not parameters at all")
+    elif what == "missing params":
+        (ckdir / "epoch-0001.params").unlink()
+    elif what == "garbled checkpoint.json":
+        (ckdir / ckpt.META_FILE).write_text('{"format": 1, "epoch": ')
+    elif what == "checkpoint.json without epoch":
+        (ckdir / ckpt.META_FILE).write_text('{"format": 1, "files": {"params": "x"}}')
+    elif what == "truncated states":
+        p = ckdir / "epoch-0001.states"
+        p.write_bytes(p.read_bytes()[:10])
+    elif what == "missing states":
+        (ckdir / "epoch-0001.states").unlink()
+    elif what == "garbled history":
+        (ckdir / "epoch-0001.history.json").write_text('{"records": [{"epoch": 1}]}')
+
+
+DAMAGE = {
+    "truncated params": "epoch-0001.params is damaged: truncated or not an MXNet parameter file",
+    "garbage params": "epoch-0001.params is damaged",
+    "missing params": "epoch-0001.params is missing",
+    "garbled checkpoint.json": "checkpoint.json cannot be read",
+    "checkpoint.json without epoch": "checkpoint.json has no valid epoch",
+    "truncated states": "epoch-0001.states is damaged",
+    "missing states": "epoch-0001.states is missing",
+    "garbled history": "epoch-0001.history.json is damaged",
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_checkpoint_raises_checkpoint_error_and_changes_nothing(tmp_path, damage):
+    ckdir = tmp_path / "ck"
+    _run(tiny_net(), 1, ckdir)
+    _damage(ckdir, damage)
+
+    probe = tiny_net()
+    probe.initialize()
+    probe(synthetic(4)[0][0])
+    trainer = gluon.Trainer(probe.collect_params(), "sgd", {"learning_rate": 0.1,
+                                                           "momentum": 0.9})
+    before = params_np(probe)
+    with pytest.raises(ckpt.CheckpointError) as exc:
+        ckpt.load_checkpoint(ckdir, probe, trainer)
+    msg = str(exc.value)
+    assert DAMAGE[damage] in msg and "\n" not in msg
+    assert msg.startswith(f"cannot resume from the checkpoint in {ckdir}: ")
+    assert msg.endswith(f"delete {ckdir} or start over with resume=False "
+                        "(--no-resume on the command line)")
+    assert isinstance(exc.value, ValueError) and exc.value.directory == ckdir
+    assert_params_close(params_np(probe), before, rtol=0, atol=0)     # nothing half-loaded
+
+    # train() says the same, and resume=False starts over over the damaged files.
+    with pytest.raises(ckpt.CheckpointError, match="cannot resume"):
+        _run(tiny_net(), 2, ckdir)
+    h = _run(tiny_net(), 1, ckdir, resume=False)
+    assert len(h) == 1 and saved_epoch(ckdir) == 1
+    assert ckpt.load_checkpoint(ckdir, tiny_net()).epoch == 1
+
+
+def test_garbled_checkpoint_json_fails_before_the_net_is_touched(tmp_path):
+    ckdir = tmp_path / "ck"
+    _run(tiny_net(), 1, ckdir)
+    _damage(ckdir, "garbled checkpoint.json")
+    net = tiny_net()
+    with pytest.raises(ckpt.CheckpointError, match="checkpoint.json cannot be read"):
+        _run(net, 2, ckdir)
+    assert _uninitialised(net)
+
+
+def test_checkpoint_of_another_network_or_optimizer(tmp_path):
+    ckdir = tmp_path / "ck"
+    _run(tiny_net(), 1, ckdir)
+    other = tiny_net(classes=CLASSES + 1)
+    other.initialize()
+    other(synthetic(4)[0][0])
+    before = params_np(other)
+    with pytest.raises(ckpt.CheckpointError, match=r"epoch-0001.params holds another network: "
+                                                   r"parameter '3.weight' has shape \(4, 64\) "
+                                                   r"there but \(5, 64\) here"):
+        ckpt.load_checkpoint(ckdir, other)
+    assert_params_close(params_np(other), before, rtol=0, atol=0)
+    with pytest.raises(ckpt.CheckpointError, match="holds another network: this network's "
+                                                   "parameter '1.beta' is not in it"):
+        ckpt.load_checkpoint(ckdir, tiny_net(batchnorm=True))
+    with pytest.raises(ckpt.CheckpointError, match="epoch-0001.states was saved by optimizer "
+                                                   "sgd, this run uses adam"):
+        _run(tiny_net(), 2, ckdir, optimizer="adam")
+
+
+# ------------------------------------------------------------------ resume line
+def test_resume_prints_from_which_epoch(tmp_path, capsys):
+    ckdir = tmp_path / "ck"
+    _run(tiny_net(), 1, ckdir)
+    assert capsys.readouterr().out == ""                  # a fresh run says nothing of resuming
+    loud = dict(QUIET, progress=True)
+    train(tiny_net(), synthetic(96, batch_size=32), epochs=2, checkpoint_dir=ckdir, **loud)
+    assert capsys.readouterr().out == f"Resumed from {ckdir}: epoch 1 of 2 done\n"
+    train(tiny_net(), synthetic(96, batch_size=32), epochs=2, checkpoint_dir=ckdir, **loud)
+    assert capsys.readouterr().out == (f"Resumed from {ckdir}: epoch 2 of 2 done; the run is "
+                                       "complete, nothing to train\n")
+    train(tiny_net(), synthetic(96, batch_size=32), epochs=1, checkpoint_dir=ckdir, **loud)
+    assert "2 epochs done, more than the 1 asked for; nothing to train" in capsys.readouterr().out
+    _run(tiny_net(), 3, ckdir)                            # progress=False: silent
+    assert capsys.readouterr().out == ""
+
+
+# --------------------------------------------------------------- progress in logs
+class _FakeClock:
+    """A clock that advances one second per reading: every bar update looks slow."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 1.0
+        return self.t
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_in_a_log_is_a_few_lines_per_epoch(monkeypatch, capsys, terminal):
+    import tqdm.std
+
+    # tqdm reads its clock from tqdm.std.time; with one second per reading and 60 batches,
+    # a terminal bar refreshes on nearly every batch.
+    monkeypatch.setattr(tqdm.std, "time", _FakeClock())
+    stream = _Terminal() if terminal else None
+    if stream is not None:
+        monkeypatch.setattr(sys, "stderr", stream)
+    data = synthetic(60 * 4, batch_size=4)                # 60 batches per epoch
+    train(tiny_net(), data, epochs=2, progress=True, lr_schedule="constant")
+    err = stream.getvalue() if stream is not None else capsys.readouterr().err
+    updates = err.count("\r")
+    if terminal:
+        assert updates > 2 * 50                           # the live bar is kept in terminals
+    else:
+        assert updates <= 2 * 6, err                      # a few refreshes per epoch in a log
+        assert err.count("\n") == 2 and "epoch 2/2: 100%" in err
+        assert max(len(line) for line in err.replace("\r", "\n").splitlines()) <= 100

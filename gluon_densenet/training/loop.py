@@ -13,9 +13,12 @@ Typical use::
 """
 from __future__ import annotations
 
+import difflib
 import math
+import numbers
 import os
 import random
+import sys
 import time
 import warnings
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -24,11 +27,13 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
+from .. import devices
+from ..files import unwritable_reason
 from . import checkpoint as ckpt
 from .history import EpochRecord, History
 from .memory_efficient import is_memory_efficient
 from .performance import fast_hybridize
-from .schedules import make_lr_scheduler
+from .schedules import LR_SCHEDULES, make_lr_scheduler
 from .step import compute_gradients
 
 __all__ = ["TrainingDivergedError", "evaluate", "predict", "train"]
@@ -50,15 +55,166 @@ class TrainingDivergedError(FloatingPointError):
         )
 
 
+#: Seconds between progress-bar refreshes when stderr is not a terminal (CI logs, ``| tee``):
+#: a few lines per epoch instead of one per refresh.
+LOG_REFRESH_S = 30.0
+#: Width of the progress bar when stderr is not a terminal (no terminal to measure).
+LOG_NCOLS = 100
+_SEED_MAX = 2**32 - 1          # NumPy's limit
+
+
 # ------------------------------------------------------------------------ helpers
 def _ctx_list(ctx: ContextArg) -> list[mx.Context]:
+    """``ctx`` as a non-empty list of distinct contexts that exist on this machine.
+
+    Args:
+        ctx: ``None`` (the CPU), a Context, or a sequence of them.
+
+    Returns:
+        The list of contexts.
+
+    Raises:
+        ValueError: an empty list, something that is not a Context, a device listed
+            twice, or a GPU that this MXNet build cannot use.
+    """
     if ctx is None:
         return [mx.cpu()]
-    if isinstance(ctx, mx.Context):
-        return [ctx]
-    ctxs = list(ctx)
+    if isinstance(ctx, (mx.Context, str)):
+        ctxs = [ctx]
+    else:
+        try:
+            ctxs = list(ctx)
+        except TypeError:
+            ctxs = [ctx]
     if not ctxs:
-        raise ValueError("ctx must not be an empty list")
+        raise ValueError("ctx must not be an empty list; pass ctx=mx.cpu() or a list of devices")
+    for c in ctxs:
+        if not isinstance(c, mx.Context):
+            raise ValueError(f"ctx must be an mx.Context or a list of them, got {c!r}; "
+                             "pass e.g. ctx=mx.cpu() or ctx=[mx.gpu(0), mx.gpu(1)]")
+    dup = next((c for i, c in enumerate(ctxs) if c in ctxs[:i]), None)
+    if dup is not None:
+        raise ValueError(f"ctx lists {dup} more than once; list each device once")
+    gpus = [c for c in ctxs if c.device_type == "gpu"]
+    if gpus:
+        n = devices.num_gpus()
+        missing = next((c for c in gpus if c.device_id >= n), None)
+        if missing is not None:
+            raise ValueError(f"{missing} is not available: this MXNet build has {n} GPU(s); "
+                             "use ctx=mx.cpu() (--devices cpu on the command line)")
+    return ctxs
+
+
+def _is_int(x: Any) -> bool:
+    """An integer that is not a bool (``True`` is an ``int`` in Python)."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_real(x: Any) -> bool:
+    """A real number that is not a bool."""
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+
+def _check_train_args(
+    net: Any, train_data: Any, test_data: Any, epochs: Any, lr: Any, optimizer: Any,
+    momentum: Any, wd: Any, lr_schedule: Any, warmup_epochs: Any, ctx: Any, loss: Any,
+    initializer: Any, checkpoint_dir: Any, max_steps_per_epoch: Any, on_epoch_end: Any,
+    seed: Any, time_budget_s: Any,
+) -> list[mx.Context]:
+    """Check :func:`train`'s arguments before anything is touched.
+
+    Integers may be NumPy integers but not bools (``epochs=True`` is refused); numbers
+    may be NumPy scalars.
+
+    Args:
+        net: a Gluon Block.
+        train_data: an iterable of batches.
+        test_data: an iterable of batches, or ``None``.
+        epochs: an integer >= 0.
+        lr: a finite number > 0.
+        optimizer: a name in ``mx.optimizer.Optimizer.opt_registry`` (any case).
+        momentum: ``None`` or a number in [0, 1).
+        wd: a finite number >= 0.
+        lr_schedule: one of :data:`LR_SCHEDULES`.
+        warmup_epochs: a finite number >= 0.
+        ctx: see :func:`_ctx_list`.
+        loss: ``None`` or a callable loss.
+        initializer: ``None`` or an ``mx.init.Initializer``.
+        checkpoint_dir: ``None`` or a path to a directory that can be created and written.
+        max_steps_per_epoch: ``None`` or an integer >= 1.
+        on_epoch_end: ``None`` or a callable.
+        seed: ``None`` or an integer in [0, 2**32 - 1].
+        time_budget_s: ``None`` or a finite number > 0.
+
+    Returns:
+        ``ctx`` as a list of contexts.
+
+    Raises:
+        ValueError: the first argument that cannot work, in one sentence saying the fix.
+    """
+    if not isinstance(net, gluon.Block):
+        raise ValueError(f"net must be a Gluon Block, got {type(net).__name__}; "
+                         "pass a network such as get_model('densenet_tiny')")
+    for name, data in (("train_data", train_data), ("test_data", test_data)):
+        if data is None and name == "test_data":
+            continue
+        if data is None or not hasattr(data, "__iter__"):
+            raise ValueError(f"{name} must be an iterable of (X, y) batches, got "
+                             f"{type(data).__name__}; pass e.g. a DataLoader or load_data(...)")
+    if not _is_int(epochs) or epochs < 0:
+        raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}; "
+                         "pass the number of passes over train_data, e.g. epochs=10")
+    if not _is_real(lr) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}; "
+                         "pass a learning rate such as lr=0.1")
+    known = sorted(mx.optimizer.Optimizer.opt_registry)
+    if not isinstance(optimizer, str) or optimizer.lower() not in known:
+        close = (difflib.get_close_matches(optimizer.lower(), known, n=1)
+                 if isinstance(optimizer, str) else [])
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"unknown optimizer {optimizer!r}; {hint}"
+                         f"pass one MXNet knows: {', '.join(known)}")
+    if momentum is not None and (not _is_real(momentum) or not 0 <= momentum < 1):
+        raise ValueError(f"momentum must be None or a number in [0, 1), got {momentum!r}; "
+                         "pass e.g. momentum=0.9, or None for the optimizer's default")
+    if not _is_real(wd) or not math.isfinite(wd) or wd < 0:
+        raise ValueError(f"wd must be a finite number >= 0, got {wd!r}; "
+                         "pass e.g. wd=1e-4, or wd=0 for no weight decay")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}, "
+                         f"got {lr_schedule!r}; pass one of those")
+    if not _is_real(warmup_epochs) or not math.isfinite(warmup_epochs) or warmup_epochs < 0:
+        raise ValueError(f"warmup_epochs must be a finite number >= 0, got {warmup_epochs!r}; "
+                         "pass e.g. warmup_epochs=1, or 0 for no warmup")
+    ctxs = _ctx_list(ctx)
+    if loss is not None and not callable(loss):
+        raise ValueError(f"loss must be a Gluon loss (or None for softmax cross-entropy), "
+                         f"got {loss!r}; pass e.g. gluon.loss.SoftmaxCrossEntropyLoss()")
+    if initializer is not None and not isinstance(initializer, mx.init.Initializer):
+        raise ValueError(f"initializer must be an mx.init.Initializer or None, got "
+                         f"{initializer!r}; pass e.g. mx.init.Xavier()")
+    if max_steps_per_epoch is not None and (not _is_int(max_steps_per_epoch)
+                                            or max_steps_per_epoch < 1):
+        raise ValueError(f"max_steps_per_epoch must be None or an integer >= 1, got "
+                         f"{max_steps_per_epoch!r}; pass None to use every batch")
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise ValueError(f"on_epoch_end must be a function of the history or None, got "
+                         f"{on_epoch_end!r}; pass e.g. live_plot()")
+    if seed is not None and (not _is_int(seed) or not 0 <= seed <= _SEED_MAX):
+        raise ValueError(f"seed must be None or an integer in [0, 2**32 - 1], got {seed!r}; "
+                         "pass e.g. seed=0")
+    if time_budget_s is not None and (not _is_real(time_budget_s)
+                                      or not math.isfinite(time_budget_s) or time_budget_s <= 0):
+        raise ValueError(f"time_budget_s must be None or a finite number of seconds > 0, got "
+                         f"{time_budget_s!r}; pass e.g. time_budget_s=600, or None for no limit")
+    if checkpoint_dir is not None:
+        if not isinstance(checkpoint_dir, (str, os.PathLike)) or not os.fspath(checkpoint_dir):
+            raise ValueError(f"checkpoint_dir must be a directory path or None, got "
+                             f"{checkpoint_dir!r}; pass e.g. checkpoint_dir='runs/x/checkpoints'")
+        problem = unwritable_reason(checkpoint_dir)
+        if problem is not None:
+            raise ValueError(f"checkpoint_dir {os.fspath(checkpoint_dir)} cannot be written: "
+                             f"{problem}; pass another checkpoint_dir (or None)")
     return ctxs
 
 
@@ -209,24 +365,44 @@ def train(
     floating-point error (for nets without BatchNorm, whose batch statistics
     are per device). A batch with fewer examples than devices is skipped.
 
+    Every argument is checked before anything is touched (and, with ``resume``, the
+    metadata of the checkpoint); a bad one raises ``ValueError`` with one sentence that
+    says the fix. A resumed run prints ``Resumed from DIR: epoch N of M done`` (with
+    ``progress``). Progress bars are live in terminals and Jupyter; when stderr is not a
+    terminal (CI logs, ``| tee``) they refresh only every :data:`LOG_REFRESH_S` seconds
+    at a fixed width, so a log gets a few lines per epoch.
+
     Args:
-        lr, optimizer, momentum, wd: optimiser settings (``momentum`` is passed
-            only to optimisers that take it, e.g. sgd/nag).
+        net: the network; parameters not yet initialised are initialised here.
+        train_data: an iterable of ``(X, y)`` batches (a one-shot generator is fine).
+        test_data: batches evaluated after every epoch, or ``None``.
+        epochs: number of passes over ``train_data`` (an integer >= 0).
+        lr: the base learning rate (finite, > 0).
+        optimizer: an MXNet optimizer name (``mx.optimizer.Optimizer.opt_registry``).
+        momentum: in [0, 1); passed only to optimisers that take it (sgd, nag, signum,
+            lbsgd); ``None`` for the optimizer's default.
+        wd: weight decay (finite, >= 0).
         lr_schedule: ``"cosine"`` | ``"step"`` | ``"constant"`` (per iteration,
-            see :func:`make_lr_scheduler`); ``warmup_epochs`` of linear warmup.
-        ctx: a Context or a list of them (default ``mx.cpu()``).
+            see :func:`make_lr_scheduler`).
+        warmup_epochs: epochs of linear warmup (>= 0, may be fractional).
+        ctx: a Context or a list of distinct ones (default ``mx.cpu()``); a GPU must
+            exist in this MXNet build.
         loss: default ``SoftmaxCrossEntropyLoss``.
+        initializer: for parameters not yet initialised (default Xavier).
         hybridize: hybridize with static memory allocation and shapes
             (:func:`~gluon_densenet.training.performance.fast_hybridize`, measured faster).
             A net with memory-efficient dense blocks is trained with
             :func:`~gluon_densenet.training.memory_efficient.forward_backward` instead and
             hybridized plainly.
-        initializer: for parameters not yet initialised (default Xavier).
-        checkpoint_dir: save a checkpoint after every epoch; with ``resume``
-            continue from the last one (returning at once if it is complete).
-        max_steps_per_epoch: cap on batches per epoch (quick experiments).
+        checkpoint_dir: save a checkpoint after every epoch (the directory must be
+            writable); ``None`` for none.
+        resume: continue from the checkpoint in ``checkpoint_dir`` if there is one
+            (returning at once if it is complete); ``False`` starts over.
+        progress: show a progress bar per epoch and the resume line.
+        max_steps_per_epoch: cap on batches per epoch (quick experiments), an integer
+            >= 1 or ``None``.
         on_epoch_end: called with the history after each epoch (live plots).
-        seed: seeds MXNet, NumPy and ``random`` for reproducible runs.
+        seed: seeds MXNet, NumPy and ``random`` for reproducible runs (0 to 2**32 - 1).
         time_budget_s: wall-time budget in seconds, counted from the first training
             batch (evaluation included). Once it is spent training stops, mid-epoch
             if need be: the partial epoch is still evaluated and recorded (its
@@ -234,24 +410,38 @@ def train(
             is set. The learning-rate schedule still spans ``epochs``, so choose
             ``epochs`` to fit the budget if the schedule should finish.
 
+    Returns:
+        The history: one record per epoch, including those of a resumed checkpoint.
+
     Raises:
+        ValueError: an argument that cannot work (a number out of range, an unknown
+            optimizer or schedule, a GPU this MXNet build cannot use, a checkpoint
+            directory that cannot be written, data without batches), before any work.
+        CheckpointError: with ``resume``, the checkpoint in ``checkpoint_dir`` is damaged
+            or belongs to another network or optimizer (a ``ValueError`` too).
         TrainingDivergedError: the loss became NaN/inf.
     """
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
-    if time_budget_s is not None and not time_budget_s > 0:
-        raise ValueError(f"time_budget_s must be > 0 or None, got {time_budget_s}")
+    ctxs = _check_train_args(net, train_data, test_data, epochs, lr, optimizer, momentum, wd,
+                             lr_schedule, warmup_epochs, ctx, loss, initializer, checkpoint_dir,
+                             max_steps_per_epoch, on_epoch_end, seed, time_budget_s)
+    # NumPy scalars are welcome; MXNet's seed and the checkpoint's JSON want Python numbers.
+    epochs, lr, wd, warmup_epochs = int(epochs), float(lr), float(wd), float(warmup_epochs)
+    momentum = None if momentum is None else float(momentum)
+    seed = None if seed is None else int(seed)
+    max_steps_per_epoch = None if max_steps_per_epoch is None else int(max_steps_per_epoch)
+    time_budget_s = None if time_budget_s is None else float(time_budget_s)
+    if checkpoint_dir is not None and resume:
+        ckpt.checkpoint_epoch(checkpoint_dir)   # a garbled checkpoint.json: fail before any work
     if seed is not None:
         mx.random.seed(seed)
         np.random.seed(seed)
         random.seed(seed)
-    ctxs = _ctx_list(ctx)
     loss_fn = loss if loss is not None else gluon.loss.SoftmaxCrossEntropyLoss()
     train_data = _reiterable(train_data)
     test_data = _reiterable(test_data)
     steps_per_epoch = _steps_per_epoch(train_data, max_steps_per_epoch)
     if steps_per_epoch == 0:
-        raise ValueError("train_data yielded no batches")
+        raise ValueError("train_data yielded no batches; pass data with at least one batch")
 
     _prepare_params(net, ctxs, initializer if initializer is not None else mx.init.Xavier())
     if hybridize and hasattr(net, "hybridize"):
@@ -280,7 +470,7 @@ def train(
             # use the one for this run (matters if `epochs` changed).
             trainer.optimizer.lr_scheduler = scheduler
             if progress:
-                print(f"Resumed from {checkpoint_dir} after epoch {start_epoch}")
+                print(_resume_message(checkpoint_dir, start_epoch, epochs))
 
     history.time_budget_s = time_budget_s
     deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
@@ -318,6 +508,53 @@ def train(
     return history
 
 
+def _resume_message(directory: str | os.PathLike, done: int, epochs: int) -> str:
+    """The line printed when a run resumes from a checkpoint.
+
+    Args:
+        directory: the checkpoint directory.
+        done: epochs the checkpoint holds.
+        epochs: epochs the run asks for.
+
+    Returns:
+        E.g. ``"Resumed from runs/x/checkpoints: epoch 2 of 3 done"``, saying when
+        nothing is left to train.
+    """
+    where = f"Resumed from {os.fspath(directory)}"
+    if done < epochs:
+        return f"{where}: epoch {done} of {epochs} done"
+    if done == epochs:
+        return f"{where}: epoch {done} of {epochs} done; the run is complete, nothing to train"
+    return (f"{where}: {done} epochs done, more than the {epochs} asked for; "
+            "nothing to train")
+
+
+def _isatty(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal (``False`` for anything without a working ``isatty``)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _bar_options(bar_class: type) -> dict[str, Any]:
+    """Options for the per-epoch tqdm progress bar.
+
+    Args:
+        bar_class: the tqdm class in use (``tqdm.auto.tqdm``).
+
+    Returns:
+        A live, terminal-wide bar in a terminal or Jupyter; otherwise (stderr is a log
+        file, a pipe, CI) a fixed-width bar refreshed at most every
+        :data:`LOG_REFRESH_S` seconds, so a log gets a few lines per epoch instead of a
+        carriage-return update per refresh.
+    """
+    in_notebook = any(c.__module__.startswith("tqdm.notebook") for c in bar_class.__mro__)
+    if in_notebook or _isatty(sys.stderr):
+        return {"dynamic_ncols": True}
+    return {"mininterval": LOG_REFRESH_S, "maxinterval": 2 * LOG_REFRESH_S, "ncols": LOG_NCOLS}
+
+
 def _train_epoch(
     net: gluon.Block,
     trainer: gluon.Trainer,
@@ -330,9 +567,27 @@ def _train_epoch(
     progress: bool,
     deadline: float | None = None,
 ) -> tuple[float, float, int, float, float, int]:
-    """One pass over ``data`` (stopping after the batch that passes ``deadline``, a
-    ``time.perf_counter()`` value); returns (loss sum, #correct, #examples, train
-    seconds, last lr, #batches)."""
+    """One pass over ``data``, with a progress bar (see :func:`_bar_options`).
+
+    Args:
+        net: the network trained.
+        trainer: its trainer (one step per batch).
+        loss_fn: the loss.
+        data: the training batches.
+        ctxs: the devices each batch is split over.
+        epoch: this epoch's number (1-based, for the bar).
+        epochs: the run's number of epochs (for the bar).
+        steps: the most batches to take.
+        progress: show the bar.
+        deadline: a ``time.perf_counter()`` value; the epoch stops after the batch that
+            passes it.
+
+    Returns:
+        (loss sum, #correct, #examples, train seconds, last lr, #batches).
+
+    Raises:
+        TrainingDivergedError: a batch's loss was NaN or infinite.
+    """
     from tqdm.auto import tqdm
 
     cpu = mx.cpu()
@@ -340,7 +595,7 @@ def _train_epoch(
     n = 0
     last_lr = float(trainer.learning_rate)
     bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", disable=not progress,
-               leave=True, unit="batch", dynamic_ncols=True)
+               leave=True, unit="batch", **_bar_options(tqdm))
     start = time.perf_counter()
     done = 0
     try:
