@@ -1,15 +1,14 @@
 """The ``gluon-densenet`` command: ``train``, ``summary`` and ``info``.
 
-    gluon-densenet train                       # the default run: a few minutes on 2 CPU cores
-    gluon-densenet train --model densenet121 --resize 32 --epochs 10
-    gluon-densenet summary --model densenet121 --size 224
-    gluon-densenet info
+gluon-densenet train                       # the default run: a few minutes on 2 CPU cores
+gluon-densenet train --model densenet121 --resize 32 --epochs 10
+gluon-densenet summary --model densenet121 --size 224
+gluon-densenet info
 """
 from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import math
 import platform
 import sys
@@ -21,10 +20,20 @@ import mxnet as mx
 import numpy as np
 
 from . import __version__, devices
-from .data import (CLASS_NAMES, DATA_ENV_VAR, FILES, SUBSET_DIR, SUBSET_FILES, CorruptDataError,
-                   DatasetNotFoundError, default_data_dir, find_file, load_data)
+from .data import (
+    CLASS_NAMES,
+    DATA_ENV_VAR,
+    FILES,
+    SUBSET_DIR,
+    SUBSET_FILES,
+    CorruptDataError,
+    DatasetNotFoundError,
+    default_data_dir,
+    find_file,
+    load_data,
+)
 from .devices import describe_devices, try_all_gpus
-from .files import atomic_write, unwritable_reason, write_json
+from .files import atomic_write, read_json, unwritable_reason, write_json
 from .models import count_parameters, count_weighted_layers, format_summary, summary
 from .models.registry import MODELS, REFERENCE_MODELS, get_model
 
@@ -231,17 +240,13 @@ def _check_paths(args: argparse.Namespace, out: Path) -> None:
                            "pass --out with a directory you can write")
 
 
-def _check_resume(args: argparse.Namespace, out: Path, config: dict) -> int | None:
+def _check_resume(args: argparse.Namespace, out: Path, config: dict) -> None:
     """Check that a run to resume in ``out`` has these settings and a readable checkpoint.
 
     Args:
         args: the parsed ``train`` options.
         out: the run directory.
         config: this run's settings (as saved in ``config.json``).
-
-    Returns:
-        The epochs the checkpoint holds, or ``None`` when there is nothing to resume
-        (or ``--no-resume`` was given).
 
     Raises:
         CLIError: ``out`` holds a run with other settings, or its ``config.json`` or
@@ -250,11 +255,11 @@ def _check_resume(args: argparse.Namespace, out: Path, config: dict) -> int | No
     from .training.checkpoint import CheckpointError, checkpoint_epoch
 
     if not args.resume:
-        return None
+        return
     config_path = out / "config.json"
     if config_path.is_file():
         try:
-            saved = json.loads(config_path.read_text(encoding="utf-8"))
+            saved = read_json(config_path)
         except (OSError, ValueError) as err:
             raise CLIError(f"{config_path} cannot be read ({err}); delete {out} or pass "
                            "--no-resume to start this run over") from None
@@ -266,7 +271,7 @@ def _check_resume(args: argparse.Namespace, out: Path, config: dict) -> int | No
             raise CLIError(f"{out} holds a run with other settings ({', '.join(changed)}); "
                            "pass --out DIR for a new run or --no-resume to start this one over")
     try:
-        return checkpoint_epoch(out / "checkpoints")
+        checkpoint_epoch(out / "checkpoints")       # its metadata, read before any data is
     except CheckpointError as err:
         raise CLIError(_checkpoint_message(err)) from None
 
@@ -322,39 +327,13 @@ def _run_config(args: argparse.Namespace) -> dict:
     return {k: getattr(args, k) for k in keys}
 
 
-def _resume_line(out: Path, done: int, epochs: int) -> str:
-    """What the command line says when it resumes a run.
-
-    Args:
-        out: the run directory.
-        done: epochs its checkpoint holds.
-        epochs: ``--epochs``.
-
-    Returns:
-        E.g. ``"resuming runs/x: 2 of 3 epochs done"``.
-    """
-    if done < epochs:
-        return f"resuming {out}: {done} of {epochs} epochs done"
-    if done == epochs:
-        return f"resuming {out}: {done} of {epochs} epochs done; nothing left to train"
-    return f"resuming {out}: {done} epochs done, more than --epochs {epochs}; nothing left to train"
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """``gluon-densenet train``: check every option, load the data, train, save the results.
 
-    Nothing is read or created before all options are checked: a bad one ends the command
-    with one ``error:`` line and no run directory.
-
-    Args:
-        args: the parsed options.
-
-    Returns:
-        0 on success.
-
-    Raises:
-        CLIError: a bad option, missing or damaged data, a run directory that cannot be
-            written or resumed, or a diverged run (printed by :func:`main`).
+    Nothing is read or created before all options are checked. Every subcommand takes the
+    parsed options, returns the exit status, and raises :class:`CLIError` (printed by
+    :func:`main`) for a bad option, missing or damaged data, a run directory that cannot be
+    written or resumed, or a diverged run.
     """
     from .plots import plot_history, use_agg
     from .training import TrainingDivergedError, evaluate, train
@@ -374,7 +353,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{args.model}_{args.resize}px{'_smoke' if args.smoke else ''}")
     _check_paths(args, out)
     config = _run_config(args)
-    done = _check_resume(args, out, config)
+    _check_resume(args, out, config)
 
     try:
         train_iter, test_iter = load_data(args.batch_size, resize=args.resize,
@@ -392,8 +371,6 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{count_parameters(net):,} parameters; {train_iter.num_examples:,} training and "
           f"{test_iter.num_examples:,} test images at {args.resize} px; "
           f"devices {', '.join(map(str, ctxs))}")
-    if done is not None:
-        print(_resume_line(out, done, args.epochs), flush=True)
     start = time.time()
     try:
         history = train(net, train_iter, test_iter, args.epochs, lr=args.lr,
@@ -424,17 +401,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    """``gluon-densenet summary``: output shapes and parameter counts, layer by layer.
-
-    Args:
-        args: the parsed options.
-
-    Returns:
-        0 on success.
-
-    Raises:
-        CLIError: a bad option (checked before the net is initialised).
-    """
+    """``gluon-densenet summary``: output shapes and parameter counts, layer by layer."""
     _at_least(args.classes, 1, "--classes", "--classes 10")
     _at_least(args.in_channels, 1, "--in-channels", "--in-channels 3")
     _at_least(args.depth, 0, "--depth", "--depth 2 (0 lists every layer)")
@@ -458,7 +425,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def _data_status(data_dir: str | None) -> list[str]:
     where = default_data_dir(data_dir)
     lines = [f"data directory: {where}  (argument > ${DATA_ENV_VAR} > $MXNET_HOME/datasets)"]
-    for split, spec in FILES.items():
+    for spec in FILES.values():
         for f in (spec.images, spec.labels):
             path = find_file(where, f)
             lines.append(f"  {f.name}: {path if path else 'missing (downloaded on first use)'}")
@@ -467,14 +434,7 @@ def _data_status(data_dir: str | None) -> list[str]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    """``gluon-densenet info``: versions, devices, where the data is, the models.
-
-    Args:
-        args: the parsed options.
-
-    Returns:
-        0.
-    """
+    """``gluon-densenet info``: versions, devices, where the data is, the models."""
     print(f"gluon-densenet {__version__}; Python {platform.python_version()}; "
           f"numpy {np.__version__}")
     print(describe_devices())
@@ -512,8 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use the 5,000/1,000-image subset shipped with the package (no download)")
     t.add_argument("--smoke", action="store_true",
                    help=f"a quick check: shipped subset, 1 epoch of at most {SMOKE_STEPS} steps")
-    t.add_argument("--data-dir", help=f"where the Fashion-MNIST files are (default: ${DATA_ENV_VAR} "
-                                      "or ~/.mxnet/datasets/fashion-mnist)")
+    t.add_argument("--data-dir", help="where the Fashion-MNIST files are (default: "
+                                      f"${DATA_ENV_VAR} or ~/.mxnet/datasets/fashion-mnist)")
     t.add_argument("--devices", help="cpu, gpu, or a list such as gpu:0,gpu:1 (default: all GPUs, "
                                      "else the CPU)")
     t.add_argument("--out", help="run directory (default runs/MODEL_SIZEpx)")

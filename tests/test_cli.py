@@ -68,14 +68,15 @@ def test_train_smoke_writes_results_and_resumes(tmp_path, capsys):
     args = ["train", "--smoke", "--quiet", "--out", str(out), "--batch-size", "32"]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "test accuracy:" in printed and "resuming" not in printed
+    assert "test accuracy:" in printed and "Resumed" not in printed
     history = json.loads((out / "history.json").read_text())
     assert len(history["records"]) == 1
     assert (out / "model.params").stat().st_size > 0 and (out / "history.png").stat().st_size > 0
     assert not [p.name for p in out.iterdir() if files.TMP_MARK in p.name]
     # Same settings: the finished checkpoint is reused, no epoch is trained again.
     assert main(args) == 0
-    assert f"resuming {out}: 1 of 1 epochs done; nothing left to train" in capsys.readouterr().out
+    assert (f"Resumed from {out / 'checkpoints'}: epoch 1 of 1 done; the run is complete, "
+            "nothing to train") in capsys.readouterr().out
     # Other settings in the same directory are refused with a way out.
     line = error_line(args[:-2] + ["--batch-size", "16"], capsys)
     assert "other settings (batch_size)" in line and "--out" in line and "--no-resume" in line
@@ -226,7 +227,7 @@ def test_resumed_run_says_from_which_epoch(tmp_path, capsys):
     assert TINY[-1] == "--quiet"
     assert main([*TINY[:-1], "--out", str(out), "--epochs", "2"]) == 0      # with progress
     printed = capsys.readouterr().out
-    assert f"resuming {out}: 1 of 2 epochs done\n" in printed
+    assert printed.count("Resumed from") == 1
     assert f"Resumed from {out / 'checkpoints'}: epoch 1 of 2 done\n" in printed
     assert "after 2 epoch(s)" in printed
     assert len(json.loads((out / "history.json").read_text())["records"]) == 2

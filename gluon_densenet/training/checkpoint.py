@@ -20,9 +20,10 @@ import os
 import pickle
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import mxnet as mx
 from mxnet import gluon

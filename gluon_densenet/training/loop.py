@@ -21,7 +21,8 @@ import random
 import sys
 import time
 import warnings
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import mxnet as mx
 import numpy as np
@@ -218,7 +219,8 @@ def _check_train_args(
     return ctxs
 
 
-def _prepare_params(net: gluon.Block, ctxs: list[mx.Context], initializer: mx.init.Initializer) -> None:
+def _prepare_params(net: gluon.Block, ctxs: list[mx.Context],
+                    initializer: mx.init.Initializer) -> None:
     """Initialise parameters that are not yet initialised and place all on ``ctxs``."""
     for param in net.collect_params().values():
         try:
@@ -305,7 +307,7 @@ def evaluate(net: gluon.Block, data: Iterable[Batch], ctx: ContextArg = None) ->
     for X, y in data:
         use = _devices_for(X, ctxs)
         Xs, ys = _split(X, y, use)
-        for Xi, yi in zip(Xs, ys):
+        for Xi, yi in zip(Xs, ys, strict=True):
             correct += _correct(net(Xi), yi).as_in_context(mx.cpu())
         n += _batch_size(X)
     if n == 0:
@@ -398,7 +400,7 @@ def train(
             writable); ``None`` for none.
         resume: continue from the checkpoint in ``checkpoint_dir`` if there is one
             (returning at once if it is complete); ``False`` starts over.
-        progress: show a progress bar per epoch and the resume line.
+        progress: show a progress bar per epoch (a resumed run says so either way).
         max_steps_per_epoch: cap on batches per epoch (quick experiments), an integer
             >= 1 or ``None``.
         on_epoch_end: called with the history after each epoch (live plots).
@@ -469,8 +471,7 @@ def train(
             # The loaded optimizer carries the scheduler of the interrupted run;
             # use the one for this run (matters if `epochs` changed).
             trainer.optimizer.lr_scheduler = scheduler
-            if progress:
-                print(_resume_message(checkpoint_dir, start_epoch, epochs))
+            print(_resume_message(checkpoint_dir, start_epoch, epochs), flush=True)
 
     history.time_budget_s = time_budget_s
     deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
@@ -611,12 +612,12 @@ def _train_epoch(
                 continue
             Xs, ys = _split(X, y, ctxs)
             losses, outs = zip(*[compute_gradients(net, Xi, yi, loss_fn, return_output=True)
-                                 for Xi, yi in zip(Xs, ys)])
+                                 for Xi, yi in zip(Xs, ys, strict=True)], strict=True)
             trainer.step(bs)
             # One host sync per batch: per-device [loss sum, #correct] gathered on cpu.
             stats = mx.nd.add_n(*[
-                mx.nd.stack(l.sum(), _correct(o, yi)).as_in_context(cpu)
-                for l, o, yi in zip(losses, outs, ys)
+                mx.nd.stack(loss.sum(), _correct(out, yi)).as_in_context(cpu)
+                for loss, out, yi in zip(losses, outs, ys, strict=True)
             ]).asnumpy().ravel()
             batch_loss, batch_correct = float(stats[0]), float(stats[1])
             last_lr = float(trainer.learning_rate)
