@@ -1,4 +1,4 @@
-"""Tests for gluon_densenet.results."""
+"""Tests for gluon_densenet.notebook.results."""
 from gluon_densenet.notebook import load_result, output_path, results_path, write_json
 
 
