@@ -591,6 +591,7 @@ def _train_epoch(
     """
     from tqdm.auto import tqdm
 
+    memory_efficient = is_memory_efficient(net)       # once, not per batch
     cpu = mx.cpu()
     loss_sum = correct = 0.0
     n = 0
@@ -611,7 +612,8 @@ def _train_epoch(
                 bar.update(1)
                 continue
             Xs, ys = _split(X, y, ctxs)
-            losses, outs = zip(*[compute_gradients(net, Xi, yi, loss_fn, return_output=True)
+            losses, outs = zip(*[compute_gradients(net, Xi, yi, loss_fn, return_output=True,
+                                                   memory_efficient=memory_efficient)
                                  for Xi, yi in zip(Xs, ys, strict=True)], strict=True)
             trainer.step(bs)
             # One host sync per batch: per-device [loss sum, #correct] gathered on cpu.
