@@ -36,11 +36,11 @@ from .devices import describe_devices, try_all_gpus
 from .files import atomic_write, read_json, unwritable_reason, write_json
 from .models import count_parameters, count_weighted_layers, format_summary, summary
 from .models.registry import MODELS, REFERENCE_MODELS, get_model
+from .training.loop import SEED_MAX
 
 DEFAULT_MODEL = "densenet21_d2l"
 SMOKE_STEPS = 20
 IMAGE_SIZE = 28                 # Fashion-MNIST's images; --resize only scales up
-SEED_MAX = 2**32 - 1            # NumPy's limit
 EXIT_USAGE = 2                  # bad input, as argparse's own errors
 EXIT_INTERRUPTED = 130          # 128 + SIGINT, as a shell reports Ctrl-C
 

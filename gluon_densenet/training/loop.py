@@ -61,7 +61,7 @@ class TrainingDivergedError(FloatingPointError):
 LOG_REFRESH_S = 30.0
 #: Width of the progress bar when stderr is not a terminal (no terminal to measure).
 LOG_NCOLS = 100
-_SEED_MAX = 2**32 - 1          # NumPy's limit
+SEED_MAX = 2**32 - 1           # NumPy's limit for a seed
 
 
 # ------------------------------------------------------------------------ helpers
@@ -201,7 +201,7 @@ def _check_train_args(
     if on_epoch_end is not None and not callable(on_epoch_end):
         raise ValueError(f"on_epoch_end must be a function of the history or None, got "
                          f"{on_epoch_end!r}; pass e.g. live_plot()")
-    if seed is not None and (not _is_int(seed) or not 0 <= seed <= _SEED_MAX):
+    if seed is not None and (not _is_int(seed) or not 0 <= seed <= SEED_MAX):
         raise ValueError(f"seed must be None or an integer in [0, 2**32 - 1], got {seed!r}; "
                          "pass e.g. seed=0")
     if time_budget_s is not None and (not _is_real(time_budget_s)
