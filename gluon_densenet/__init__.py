@@ -29,8 +29,8 @@ _EXPORTS = {
                      "densenet63_classic", "densenet121", "densenet161", "densenet169",
                      "densenet201", "densenet264", "densenet_bc", "densenet_tiny",
                      "format_summary", "get_model", "summary", "transition_block"], "models"),
-    **dict.fromkeys(["describe_devices", "gpu_memory_info", "num_gpus", "try_all_gpus",
-                     "try_gpu"], "devices"),
+    **dict.fromkeys(["describe_devices", "gpu_memory_info", "gpu_status", "num_gpus",
+                     "try_all_gpus", "try_gpu"], "devices"),
     **dict.fromkeys(["History", "evaluate", "predict", "train"], "training"),
     **dict.fromkeys(["CLASS_NAMES", "load_data"], "data"),
 }

@@ -13,6 +13,7 @@ import math
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
@@ -83,6 +84,11 @@ def _fail(message: str, status: int = EXIT_USAGE) -> NoReturn:
     raise SystemExit(status)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a warning (a skipped GPU, say) as one ``warning:`` line, without source lines."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def _contexts(spec: str | None) -> list[mx.Context]:
     """The devices of ``--devices``.
 
@@ -94,7 +100,8 @@ def _contexts(spec: str | None) -> list[mx.Context]:
         The contexts.
 
     Raises:
-        CLIError: bad syntax, a device listed twice, or a GPU this MXNet build cannot use.
+        CLIError: bad syntax, a device listed twice, or a GPU that is missing or that this
+            MXNet build cannot run on.
     """
     if spec is None:
         return try_all_gpus()
@@ -108,20 +115,10 @@ def _contexts(spec: str | None) -> list[mx.Context]:
         if ctx in ctxs:
             raise CLIError(f"--devices {spec!r} lists {ctx} twice; list each device once")
         ctxs.append(ctx)
-    gpus = [c.device_id for c in ctxs if c.device_type == "gpu"]
-    if gpus:
-        n = devices.num_gpus()
-        missing = [i for i in gpus if i >= n]
-        if missing:
-            if n:
-                why = f" (gpu:0 to gpu:{n - 1})"
-            elif devices.mxnet_build() == "cuda":
-                why = " (a CUDA build, but no GPU or driver was found)"
-            else:
-                why = " (a CPU-only build)"
-            have = f"this MXNet build has {n} GPU(s){why}"
-            raise CLIError(f"--devices {spec}: GPU gpu:{missing[0]} is not available: {have}; "
-                           "pass --devices cpu" + (" or fewer GPUs" if n else ""))
+    problem = devices.gpu_problem([c.device_id for c in ctxs if c.device_type == "gpu"])
+    if problem:
+        raise CLIError(f"--devices {spec}: {problem}; pass --devices cpu"
+                       + (" or other GPUs" if devices.num_gpus() else ""))
     return ctxs
 
 
@@ -523,7 +520,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return args.func(args)
     except CLIError as err:
         _fail(str(err))
     except CheckpointError as err:

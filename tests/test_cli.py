@@ -139,8 +139,9 @@ BAD_TRAIN_OPTIONS = [
     (["--devices", "gpu:x"], "cannot read 'gpu:x'"),
     (["--devices", "cpu,"], "cannot read ''"),
     (["--devices", "cpu,cpu:0"], "lists cpu(0) twice"),
-    (["--devices", "gpu"], "GPU gpu:0 is not available: this MXNet build has 0 GPU(s)"),
-    (["--devices", "gpu:0,gpu:1"], "GPU gpu:0 is not available"),
+    (["--devices", "gpu"], "--devices gpu: gpu(0) is not available: this MXNet build has 0 GPU(s) "
+                           "(a CPU-only build); pass --devices cpu"),
+    (["--devices", "gpu:0,gpu:1"], "gpu(0) is not available"),
     (["--devices", "cpu,gpu:1"], "pass --devices cpu"),
     (["--seed", "-1"], "--seed must be between 0 and 4294967295, got -1"),
     (["--no-such-option"], "unrecognized arguments: --no-such-option"),

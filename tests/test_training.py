@@ -445,8 +445,9 @@ BAD_TRAIN_ARGS = [
     (dict(ctx=[]), r"ctx must not be an empty list; pass ctx=mx.cpu\(\)"),
     (dict(ctx="cpu"), "ctx must be an mx.Context or a list of them, got 'cpu'"),
     (dict(ctx=[mx.cpu(0), mx.cpu(0)]), r"ctx lists cpu\(0\) more than once"),
-    (dict(ctx=mx.gpu(0)), r"gpu\(0\) is not available: this MXNet build has 0 GPU\(s\); "
-                          r"use ctx=mx.cpu\(\) \(--devices cpu on the command line\)"),
+    (dict(ctx=mx.gpu(0)), r"gpu\(0\) is not available: this MXNet build has 0 GPU\(s\) \(a "
+                          r"CPU-only build\); use ctx=mx.cpu\(\) \(--devices cpu on the command "
+                          r"line\)"),
     (dict(on_epoch_end=5), "on_epoch_end must be a function"),
     (dict(initializer="xavier"), "initializer must be an mx.init.Initializer"),
     (dict(loss=3), "loss must be a Gluon loss"),

@@ -143,10 +143,11 @@ def _child(model: str, size: int, batch_size: int, gpu: bool) -> dict:
 def measure_peak(model: str, size: int, batch_size: int, gpu: bool | None = None,
                  timeout: float = 900) -> PeakMemory:
     """Measure one configuration in a fresh ``python`` subprocess, so runs do not share
-    allocator pools or a high-water mark. ``gpu=None`` uses a GPU when there is one."""
+    allocator pools or a high-water mark. ``gpu=None`` uses a GPU when there is one that
+    this build can run."""
     if gpu is None:
-        from ..devices import num_gpus
-        gpu = num_gpus() > 0
+        from ..devices import try_gpu
+        gpu = try_gpu().device_type == "gpu"     # a GPU this build can run, if any
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     cmd = [sys.executable, "-m", "gluon_densenet.analysis.memory", model, str(size),
            str(batch_size), "gpu" if gpu else "cpu"]

@@ -76,7 +76,7 @@ def _ctx_list(ctx: ContextArg) -> list[mx.Context]:
 
     Raises:
         ValueError: an empty list, something that is not a Context, a device listed
-            twice, or a GPU that this MXNet build cannot use.
+            twice, or a GPU that is missing or that this MXNet build cannot run on.
     """
     if ctx is None:
         return [mx.cpu()]
@@ -96,13 +96,9 @@ def _ctx_list(ctx: ContextArg) -> list[mx.Context]:
     dup = next((c for i, c in enumerate(ctxs) if c in ctxs[:i]), None)
     if dup is not None:
         raise ValueError(f"ctx lists {dup} more than once; list each device once")
-    gpus = [c for c in ctxs if c.device_type == "gpu"]
-    if gpus:
-        n = devices.num_gpus()
-        missing = next((c for c in gpus if c.device_id >= n), None)
-        if missing is not None:
-            raise ValueError(f"{missing} is not available: this MXNet build has {n} GPU(s); "
-                             "use ctx=mx.cpu() (--devices cpu on the command line)")
+    problem = devices.gpu_problem([c.device_id for c in ctxs if c.device_type == "gpu"])
+    if problem:
+        raise ValueError(f"{problem}; use ctx=mx.cpu() (--devices cpu on the command line)")
     return ctxs
 
 
