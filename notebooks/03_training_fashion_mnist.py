@@ -30,7 +30,9 @@
 #
 # **On a GPU** nothing changes: run the same notebook on a machine with an NVIDIA GPU
 # and the CUDA build of MXNet (`mxnet-cu112`), and the device helpers below pick up every
-# GPU; the training loop splits each batch across them.
+# GPU that build can run; the training loop splits each batch across them. That wheel has
+# code for compute capability 5.0 to 8.9 only (Maxwell to Ada). A Hopper or Blackwell GPU
+# is skipped with a one-line warning, and the chapter runs on the CPU (README, "GPUs").
 
 # %%
 import time
@@ -135,9 +137,11 @@ plt.show()
 # %% [markdown]
 # ## The device
 #
-# `try_all_gpus()` returns every usable GPU, or `[mx.cpu()]` when there is none (also
-# with a CUDA build of MXNet on a machine without a driver). `describe_devices()` says
-# what it found. The output below depends on the machine that ran the notebook.
+# `try_all_gpus()` returns every GPU this MXNet build can run, or `[mx.cpu()]` when there
+# is none (also with a CUDA build of MXNet on a machine without a driver).
+# `describe_devices()` says what it found, naming each GPU with its compute capability and
+# whether this build can run it. The output below depends on the machine that ran the
+# notebook.
 
 # %% tags=["nbval-ignore-output"]
 devices = try_all_gpus()

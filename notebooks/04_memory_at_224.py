@@ -52,7 +52,7 @@ from gluon_densenet.analysis.memory import (
     measure_peak,
     parameter_bytes,
 )
-from gluon_densenet.devices import num_gpus
+from gluon_densenet.devices import try_gpu
 from gluon_densenet.notebook import (
     choose,
     load_result,
@@ -147,7 +147,7 @@ print("\n".join(lines))
 # already in the baseline).
 
 # %% tags=["nbval-ignore-output"]
-device = "gpu" if num_gpus() else "cpu"
+device = try_gpu().device_type          # "gpu" only for a GPU this MXNet build can run
 measured = []
 for size, batch in CONFIGS:
     for m in MODELS:
