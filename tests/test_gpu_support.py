@@ -79,13 +79,15 @@ def test_survey_reads_each_gpu(tmp_path, monkeypatch, name, capability, driver):
 
 
 def test_old_driver_asks_the_cuda_driver_by_pci_bus(tmp_path, monkeypatch):
-    spec = {**MACHINES["old driver"], "gpus": [V100_OLD_DRIVER, second(V100_OLD_DRIVER)]}
+    spec = {**MACHINES["old driver"],
+            "gpus": [V100_OLD_DRIVER, second(V100_OLD_DRIVER, name="Tesla K80")]}
     gpu_machines.install(tmp_path, monkeypatch, spec)
     # CUDA numbers them the other way round, and writes the bus id its own way
     fake = FakeLibcuda([("0000:99:00.0", (3, 7)), ("0000:00:1e.0", (7, 0))])
     monkeypatch.setattr(gpu_support, "_load_libcuda", lambda: fake)
     gpus = survey_gpus().gpus
     assert [g.capability for g in gpus] == [(7, 0), (3, 7)]
+    assert [verdict(g).usable for g in gpus] == [True, False]     # the K80 is Kepler
 
 
 @pytest.mark.parametrize("name, problem", [
