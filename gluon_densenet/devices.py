@@ -225,8 +225,8 @@ def describe_devices() -> str:
     statuses = gpu_status()
     for status in statuses:
         if status.usable:
-            memory = gpu_memory_info(status.ordinal)
-            free = f"; {memory[0] / 2**30:.1f} GiB free" if memory else ""
+            free_bytes, _ = mx.context.gpu_memory_info(status.ordinal)   # known usable
+            free = f"; {free_bytes / 2**30:.1f} GiB free"
             lines.append(f"{status.describe()}: usable, {status.verdict.why}{free}")
         else:
             lines.append(f"{status.describe()}: skipped, {status.verdict.why}; "

@@ -184,15 +184,15 @@ def choose_wheel(survey: Survey, forced: str | None = None) -> tuple[str, list[s
                          "NVIDIA driver to import")
         return variant, lines
     verdicts = [(gpu, verdict(gpu)) for gpu in survey.gpus]
-    runs = [g for g, v in verdicts if v.usable]
-    unknown = [g for g, v in verdicts if v.usable is None]
+    runs = [(g, v) for g, v in verdicts if v.usable]
+    unknown = [(g, v) for g, v in verdicts if v.usable is None]
     refused = [(g, v) for g, v in verdicts if v.usable is False]
     if runs:
-        first = runs[0]
-        auto, why = "gpu", f"GPU {first.index} {describe_gpu(first)}: {verdict(first).why}"
+        gpu, v = runs[0]
+        auto, why = "gpu", f"GPU {gpu.index} {describe_gpu(gpu)}: {v.why}"
     elif unknown:
-        first = unknown[0]
-        auto, why = "gpu", (f"GPU {first.index} {first.name}: {verdict(first).why}; "
+        gpu, v = unknown[0]
+        auto, why = "gpu", (f"GPU {gpu.index} {gpu.name}: {v.why}; "
                             "gluon-densenet checks it again when MXNet starts")
     else:
         gpu, v = refused[0]
