@@ -27,3 +27,27 @@ def test_welch_matches_a_hand_computation():
 def test_welch_needs_two_per_group():
     with pytest.raises(ValueError):
         welch([1.0], [1.0, 2.0])
+
+
+def test_paired_matches_a_one_sample_test_of_the_differences():
+    import math
+
+    from scipy import stats as sps
+
+    from gluon_densenet.analysis.stats import paired
+    a, b = [0.90, 0.91, 0.88, 0.92], [0.89, 0.905, 0.87, 0.90]
+    r = paired(a, b)
+    diffs = [x - y for x, y in zip(a, b)]
+    ref = sps.ttest_1samp(diffs, 0.0)
+    assert r.diffs == tuple(diffs) and r.df == 3
+    assert math.isclose(r.t, ref.statistic) and math.isclose(r.p, ref.pvalue)
+    assert math.isclose(r.diff, sum(diffs) / 4)
+
+
+def test_paired_refuses_unmatched_runs():
+    import pytest
+
+    from gluon_densenet.analysis.stats import paired
+    with pytest.raises(ValueError, match="equally long"):
+        paired([0.9, 0.8], [0.9])
+    assert paired([0.9], [0.8]).se != paired([0.9], [0.8]).se   # nan for one pair

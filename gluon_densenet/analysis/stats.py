@@ -1,5 +1,7 @@
-"""Small-sample statistics for comparing runs over seeds: mean ± standard deviation and
-Welch's unequal-variance t test (SciPy's ``ttest_ind(..., equal_var=False)``)."""
+"""Small-sample statistics for comparing runs over seeds: mean ± standard deviation,
+Welch's unequal-variance t test (SciPy's ``ttest_ind(..., equal_var=False)``) for
+independent groups, and the paired t test (SciPy's ``ttest_rel``) when the same seed
+gives both arms the same initialisation and data order."""
 from __future__ import annotations
 
 import math
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-__all__ = ["Welch", "mean_std", "welch"]
+__all__ = ["Paired", "Welch", "mean_std", "paired", "welch"]
 
 
 def mean_std(xs: Sequence[float]) -> tuple[float, float]:
@@ -47,3 +49,35 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Welch:
     result = stats.ttest_ind(a, b, equal_var=False)
     df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     return Welch(diff, se, float(result.statistic), df, float(result.pvalue))
+
+
+@dataclass(frozen=True)
+class Paired:
+    """The paired comparison ``a − b`` over matched runs (one difference per seed)."""
+
+    diffs: tuple[float, ...]
+    """``a[i] − b[i]`` for each pair."""
+    diff: float
+    """Mean difference."""
+    se: float
+    """Standard error of the mean difference (``nan`` for one pair)."""
+    t: float
+    df: int
+    p: float
+    """Two-sided p-value of the paired t test (``nan`` with fewer than two pairs or
+    identical differences)."""
+
+
+def paired(a: Sequence[float], b: Sequence[float]) -> Paired:
+    """Paired t test of ``a − b``; ``a[i]`` and ``b[i]`` must come from the same seed."""
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired needs two equally long, non-empty sequences, got {len(a)} "
+                         f"and {len(b)} values")
+    diffs = tuple(x - y for x, y in zip(a, b, strict=True))
+    mean, sd = mean_std(diffs)
+    if len(diffs) < 2 or sd == 0:
+        return Paired(diffs, mean, math.nan if len(diffs) < 2 else 0.0, math.nan,
+                      len(diffs) - 1, math.nan)
+    result = stats.ttest_rel(a, b)
+    return Paired(diffs, mean, sd / math.sqrt(len(diffs)), float(result.statistic),
+                  len(diffs) - 1, float(result.pvalue))
