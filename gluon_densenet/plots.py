@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .training.history import History
 
-__all__ = ["live_plot", "plot_confusion_matrix", "plot_history", "show_images", "use_agg"]
+__all__ = ["epoch_axis", "live_plot", "plot_confusion_matrix", "plot_history", "show_images",
+           "use_agg"]
 
 
 def _headless() -> bool:
@@ -65,6 +66,15 @@ def _records(history: History | dict[str, Any]) -> list[dict[str, Any]]:
     return history.to_dict()["records"]
 
 
+def epoch_axis(ax: Axes) -> None:
+    """Label ``ax``'s x axis "epoch", with ticks on whole epochs only, and add a grid."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+
+
 def plot_history(
     history: History | dict[str, Any],
     path: str | os.PathLike | None = None,
@@ -100,8 +110,7 @@ def plot_history(
     if has_test:
         ax_acc.plot(epochs, test_acc, marker=marker, linestyle="-.", label="test acc")
     for a in {id(ax_loss): ax_loss, id(ax_acc): ax_acc}.values():
-        a.set_xlabel("epoch")
-        a.grid(True, alpha=0.3)
+        epoch_axis(a)
         a.legend()
     if ax_loss is not ax_acc:
         ax_loss.set_ylabel("loss")

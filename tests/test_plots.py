@@ -109,3 +109,11 @@ def test_show_images_ndarray():
     assert fig.axes[0].get_images()[0].get_array().shape == (6, 6)
     with pytest.raises(ValueError):
         show_images(np.zeros((3, 8, 8)), titles=["only one"])
+
+
+def test_training_curves_tick_whole_epochs_only():
+    fig = plot_history(History(_history().records[:2]))
+    for ax in fig.axes:
+        fig.canvas.draw()
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
