@@ -13,7 +13,7 @@ import re
 import mxnet as mx
 import numpy as np
 
-__all__ = ["STAGE_PATTERN", "classifier_in_units", "graph_symbol", "learnable_shapes",
+__all__ = ["CONV_BIAS", "STAGE_PATTERN", "classifier_in_units", "graph_symbol", "learnable_shapes",
            "stage_parameters"]
 
 #: Matches the stage number in names under a ``stageN_`` prefix (DenseNet's dense blocks,
@@ -34,12 +34,23 @@ def learnable_shapes(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...]
     return [(n, tuple(s)) for n, s in zip(sym.list_arguments(), shapes, strict=True) if n != "data"]
 
 
+#: Gluon's names for convolution biases (``resnetv10_stage1_conv0_bias``).
+CONV_BIAS = re.compile(r"conv\d+_bias$")
+
+
 def stage_parameters(net: mx.gluon.HybridBlock,
-                     input_shape: tuple[int, ...] = (1, 3, 224, 224)) -> dict[str, int]:
+                     input_shape: tuple[int, ...] = (1, 3, 224, 224),
+                     conv_biases: bool = True) -> dict[str, int]:
     """Learnable parameters per part, in order: ``stem``, ``stage N``, ``transition N``
     (between stages), ``final norm`` (after the last stage), ``classifier`` (the last
-    fully connected layer). BatchNorm running statistics are not counted."""
+    fully connected layer). BatchNorm running statistics are not counted.
+
+    ``conv_biases=False`` leaves out convolution biases: the model zoo's ResNet-50 v1
+    gives its 1×1 convolutions biases that the published architecture (and torchvision)
+    does not have, redundant before BatchNorm."""
     shapes = learnable_shapes(net, input_shape)
+    if not conv_biases:
+        shapes = [(n, s) for n, s in shapes if not CONV_BIAS.search(n)]
     parts: dict[str, int] = {}
     last_stage = 0
     final = max((int(m.group(1)) for n, _ in shapes if (m := STAGE_PATTERN.search(n))), default=0)
