@@ -56,3 +56,10 @@ def test_measure_peak_in_a_subprocess():
     assert 10 < m.baseline_mib <= m.peak_mib < 64 * 1024
     assert m.train_mib == pytest.approx(m.peak_mib - m.baseline_mib)
     assert m.as_dict()["train_mib"] == m.train_mib
+    assert m.memory_efficient is False
+
+
+def test_measure_peak_can_take_the_memory_efficient_step():
+    m = measure_peak("densenet_tiny", size=32, batch_size=2, gpu=False, memory_efficient=True)
+    assert m.memory_efficient is True and m.model == "densenet_tiny"
+    assert m.peak_mib >= m.baseline_mib and m.step_s > 0

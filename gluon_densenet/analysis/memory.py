@@ -101,6 +101,8 @@ class PeakMemory:
     peak_mib: float
     """Peak of the whole process (CPU: VmHWM; GPU: used device memory after the step)."""
     step_s: float
+    memory_efficient: bool = False
+    """Whether the step recomputed the dense layers (:mod:`..training.memory_efficient`)."""
 
     @property
     def train_mib(self) -> float:
@@ -111,7 +113,7 @@ class PeakMemory:
         return {**asdict(self), "train_mib": self.train_mib}
 
 
-def _child(model: str, size: int, batch_size: int, gpu: bool) -> dict:
+def _child(model: str, size: int, batch_size: int, gpu: bool, memory_efficient: bool) -> dict:
     """Runs in the fresh process: build, allocate weights, take one training step."""
     from mxnet import gluon
 
@@ -119,7 +121,7 @@ def _child(model: str, size: int, batch_size: int, gpu: bool) -> dict:
     from ..training.memory_efficient import is_memory_efficient
     from ..training.step import train_step
     ctx = mx.gpu(0) if gpu else mx.cpu()
-    net = get_model(model, classes=10)
+    net = get_model(model, classes=10, **({"memory_efficient": True} if memory_efficient else {}))
     net.initialize(mx.init.Xavier(), ctx=ctx)
     net(mx.nd.zeros((1, 3, 32, 32), ctx=ctx)).wait_to_read()   # resolve deferred shapes
     mx.nd.waitall()
@@ -137,20 +139,21 @@ def _child(model: str, size: int, batch_size: int, gpu: bool) -> dict:
     peak = used() if gpu else peak_rss_mib()
     return {"model": model, "size": size, "batch_size": batch_size,
             "device": "gpu(0)" if gpu else "cpu", "baseline_mib": baseline,
-            "peak_mib": peak, "step_s": step_s}
+            "peak_mib": peak, "step_s": step_s, "memory_efficient": me}
 
 
 def measure_peak(model: str, size: int, batch_size: int, gpu: bool | None = None,
-                 timeout: float = 900) -> PeakMemory:
+                 timeout: float = 900, memory_efficient: bool = False) -> PeakMemory:
     """Measure one configuration in a fresh ``python`` subprocess, so runs do not share
     allocator pools or a high-water mark. ``gpu=None`` uses a GPU when there is one that
-    this build can run."""
+    this build can run. ``memory_efficient=True`` builds a DenseNet with recomputing
+    dense blocks and takes the memory-efficient step."""
     if gpu is None:
         from ..devices import try_gpu
         gpu = try_gpu().device_type == "gpu"     # a GPU this build can run, if any
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     cmd = [sys.executable, "-m", "gluon_densenet.analysis.memory", model, str(size),
-           str(batch_size), "gpu" if gpu else "cpu"]
+           str(batch_size), "gpu" if gpu else "cpu", "me" if memory_efficient else "std"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"measuring {model} at {size} px, batch {batch_size} failed:\n"
@@ -159,5 +162,5 @@ def measure_peak(model: str, size: int, batch_size: int, gpu: bool | None = None
 
 
 if __name__ == "__main__":
-    _m, _size, _batch, _dev = sys.argv[1:5]
-    print(json.dumps(_child(_m, int(_size), int(_batch), _dev == "gpu")))
+    _m, _size, _batch, _dev, _step = sys.argv[1:6]
+    print(json.dumps(_child(_m, int(_size), int(_batch), _dev == "gpu", _step == "me")))
