@@ -1,5 +1,5 @@
 """Where training memory goes: an analytic count of activation bytes from the forward
-graph's inferred shapes, and the measured peak of one training step in a fresh process.
+graph's inferred shapes, and the measured peak of training steps in a fresh process.
 
     rows = activation_rows(get_model("densenet121"), (32, 3, 224, 224))
     bytes_by(rows, "group")             # stem, dense block 1, transition 1, ... head
@@ -91,7 +91,7 @@ def parameter_bytes(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...],
 # ------------------------------------------------------------------ measurement
 @dataclass
 class PeakMemory:
-    """Peak memory of one training step (forward, backward, one SGD step)."""
+    """Peak memory of training steps (forward, backward, one SGD step each), and their time."""
     model: str
     size: int
     batch_size: int
@@ -99,8 +99,12 @@ class PeakMemory:
     baseline_mib: float
     """After importing MXNet, building the net and allocating its weights."""
     peak_mib: float
-    """Peak of the whole process (CPU: VmHWM; GPU: used device memory after the step)."""
+    """Peak of the whole process over two steps (CPU: VmHWM; GPU: used device memory
+    after them)."""
     step_s: float
+    """The second step: the time a step takes once buffers and oneDNN primitives exist."""
+    first_step_s: float = float("nan")
+    """The first step, which also allocates every buffer (page faults on a CPU)."""
     memory_efficient: bool = False
     """Whether the step recomputed the dense layers (:mod:`..training.memory_efficient`)."""
 
@@ -114,7 +118,7 @@ class PeakMemory:
 
 
 def _child(model: str, size: int, batch_size: int, gpu: bool, memory_efficient: bool) -> dict:
-    """Runs in the fresh process: build, allocate weights, take one training step."""
+    """Runs in the fresh process: build, allocate weights, take two training steps."""
     from mxnet import gluon
 
     from ..devices import gpu_memory_info
@@ -134,12 +138,13 @@ def _child(model: str, size: int, batch_size: int, gpu: bool, memory_efficient: 
     X = mx.nd.random.uniform(shape=(batch_size, 3, size, size), ctx=ctx)
     y = mx.nd.array(np.arange(batch_size) % 10, ctx=ctx)
     me = is_memory_efficient(net)              # decided outside the timed step
-    step_s, = timings(lambda: train_step(net, trainer, loss_fn, X, y, memory_efficient=me),
-                      warmup=0, repeats=1, sync=mx.nd.waitall)
+    first_s, step_s = timings(lambda: train_step(net, trainer, loss_fn, X, y,
+                                                 memory_efficient=me),
+                              warmup=0, repeats=2, sync=mx.nd.waitall)
     peak = used() if gpu else peak_rss_mib()
     return {"model": model, "size": size, "batch_size": batch_size,
             "device": "gpu(0)" if gpu else "cpu", "baseline_mib": baseline,
-            "peak_mib": peak, "step_s": step_s, "memory_efficient": me}
+            "peak_mib": peak, "step_s": step_s, "first_step_s": first_s, "memory_efficient": me}
 
 
 def measure_peak(model: str, size: int, batch_size: int, gpu: bool | None = None,
