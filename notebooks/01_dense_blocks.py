@@ -33,13 +33,10 @@ import numpy as np
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from mxnet.gluon import nn
 
-from gluon_densenet.notebook import smoke_mode
-
 # %matplotlib inline
 
 mx.random.seed(0)
 np.random.seed(0)
-print("mode:", "smoke (small and fast)" if smoke_mode() else "full")
 print("MXNet", mx.__version__)
 
 # %% [markdown]
@@ -60,8 +57,34 @@ print("MXNet", mx.__version__)
 # $$c_0 + L \cdot k$$
 #
 # channels. Because every later layer can read every earlier feature map directly, the
-# features are reused rather than relearned, and gradients reach early layers over short
-# paths; that is why DenseNets need far fewer parameters than ResNets of similar accuracy.
+# features can be reused rather than relearned, and gradients reach early layers over
+# short paths. The paper reports that DenseNets reach the ImageNet accuracy of ResNets
+# with far fewer parameters (Huang et al., 2017, Figure 3: DenseNet-201, about 20 M
+# parameters, against ResNet-101, more than 40 M) and attributes that compactness to
+# feature reuse; the short paths it offers as one explanation of the accuracy ("implicit
+# deep supervision", its Section 5). This book does not train on ImageNet; chapter 7
+# counts where the parameters go.
+#
+# *Dive into Deep Learning* (Zhang et al., §8.7, "From ResNet to DenseNet") tells the
+# same story as an expansion. Like a Taylor series, which writes a function as a
+# constant plus ever higher-order terms, ResNet splits a function into two terms,
+# $f(\mathbf{x}) = \mathbf{x} + g(\mathbf{x})$: the identity and a learned rest.
+# DenseNet keeps going and keeps every term apart instead of summing them:
+#
+# $$\mathbf{x} \to \left[\mathbf{x},\; f_1(\mathbf{x}),\;
+#   f_2([\mathbf{x}, f_1(\mathbf{x})]),\;
+#   f_3([\mathbf{x}, f_1(\mathbf{x}), f_2([\mathbf{x}, f_1(\mathbf{x})])]),\; \ldots\right]$$
+#
+# Why does ResNet not need concatenation? Our reading: a residual block sets out to
+# make the identity easy to learn (He et al., 2016, §3.1), and the sum already carries
+# $\mathbf{x}$ forward to the next layer. What the sum gives up is the separation, which
+# the DenseNet paper puts as summation possibly impeding the information flow (its
+# Section 3):
+# after $\mathbf{x} + g(\mathbf{x})$ a later layer sees one mixture and cannot pick out
+# $\mathbf{x}$ or $g(\mathbf{x})$ again, and every layer has to be as wide as the
+# stream it adds to. Concatenation keeps each term readable on its own channels, at
+# the price of an ever-wider input, which chapter 2 (bottleneck, compression) and
+# chapter 4 (memory) deal with.
 #
 # The figure below draws both connections. Its channel counts are computed from $c_0$
 # and $k$, not typed in.
@@ -230,11 +253,12 @@ print("transition output: ", Z.shape)
 #
 # * They accept `in_channels`, so every parameter shape is known right after
 #   `initialize()` and parameters can be counted before any forward pass.
-# * `DenseBlock` works around a bug in MXNet 1.9's oneDNN (MKL-DNN) backend on CPUs:
-#   the *backward* pass of `concat` can fail when a piece starts at a channel offset that
-#   is not a multiple of 16, as it does here (3, 13). In that case the block concatenates
-#   `(N, C, H·W)` views instead, which gives exactly the same result. The forward pass
-#   above was not affected.
+# * `DenseBlock` guards against a failure this project met in MXNet 1.9's oneDNN
+#   (MKL-DNN) backend on CPUs, the error `could not construct a sub-memory` in the
+#   *backward* pass of `concat` when a piece starts at a channel offset that is not a
+#   multiple of 16 (README, *Troubleshooting*; offsets 3 and 13 here). In that case the
+#   block concatenates `(N, C, H·W)` views instead; the checks below show that it
+#   computes the same outputs.
 #
 # First, the shapes agree:
 
@@ -271,9 +295,10 @@ same = np.allclose(blk(X).asnumpy(), lib_blk(X).asnumpy(), atol=1e-6)
 print("outputs equal after copying:", same)
 
 # %% [markdown]
-# Same parameter shapes, same count, and identical outputs: the library's `DenseBlock`
-# is the block written above. The same check works for the transition layer, whose
-# parameters are one BatchNorm and one 1×1 convolution:
+# Same parameter shapes, same count, and outputs equal to within 10⁻⁶ on this random
+# batch: the library's `DenseBlock` computes the block written above. The same check
+# works for the transition layer, whose parameters are one BatchNorm and one 1×1
+# convolution:
 
 # %%
 for p_mine, p_lib in zip(trans.collect_params().values(), lib_trans.collect_params().values()):
@@ -283,8 +308,8 @@ print("transition outputs equal:",
 
 # %% [markdown]
 # The library also hybridizes (compiles the block into a static graph) without changing
-# the result, and the blocks train: a backward pass through the library block with these
-# awkward channel offsets runs and yields a gradient of the input's shape.
+# the result, and a backward pass through the library block with these awkward channel
+# offsets runs and yields a gradient of the input's shape.
 
 # %%
 lib_blk.hybridize()
