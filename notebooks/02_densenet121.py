@@ -17,21 +17,27 @@
 # Chapter 1 built dense blocks and transition layers. This chapter adds the two
 # refinements that Huang et al. (2017, *Densely Connected Convolutional Networks*) use
 # for their ImageNet models, the **bottleneck** layer (DenseNet-B) and **compression**
-# θ (DenseNet-C), and stacks everything into DenseNet-121. We count its layers and
-# parameters, follow the feature maps through it at 32 and 224 pixels, and see why a
-# global pooling layer at the end lets one network accept inputs of any size.
+# θ (DenseNet-C), and stacks everything into DenseNet-121, first from the library's
+# spec table and then entirely by hand. We count its layers and parameters, follow the
+# channels and feature maps through it at 32 and 224 pixels, build the paper's CIFAR
+# variant, and see why a global pooling layer at the end lets one network accept
+# inputs of any size.
 #
 # Nothing here trains, so smoke mode and full mode run the same code.
 
 # %%
 import re
 
+import matplotlib.pyplot as plt
 import mxnet as mx
 import numpy as np
 import pandas as pd
+from mxnet.gluon import nn
 
 from gluon_densenet import (
     DENSENET_SPECS,
+    DenseBlock,
+    DenseNet,
     bottleneck_layer,
     conv_block,
     count_parameters,
@@ -39,14 +45,15 @@ from gluon_densenet import (
     densenet,
     densenet63_classic,
     densenet121,
+    densenet_bc,
     format_summary,
     summary,
 )
-from gluon_densenet.notebook import smoke_mode
+
+# %matplotlib inline
 
 mx.random.seed(0)
 np.random.seed(0)
-print("mode:", "smoke (small and fast)" if smoke_mode() else "full")
 
 # %% [markdown]
 # ## The bottleneck layer (DenseNet-B)
@@ -95,7 +102,8 @@ first, last = rows[0], rows[-1]
 span = last["input channels"] - first["input channels"]
 for column in ("BN-ReLU-3×3 conv", "bottleneck (1×1 to 4k, then 3×3)"):
     print(f"{column}: {(last[column] - first[column]) / span:g} parameters per input channel")
-#
+
+# %% [markdown]
 # ## Compression θ (DenseNet-C)
 #
 # A transition layer's 1×1 convolution can also shrink the channel count. With
@@ -125,7 +133,9 @@ print("features into the classifier:", channels)
 #
 # ## The DenseNet family, from the spec table
 #
-# `DENSENET_SPECS` holds the paper's Table 1: initial features, growth rate and the
+# `DENSENET_SPECS` holds the paper's Table 1 (DenseNet-121, 169, 201 and 264) plus
+# DenseNet-161 (*k* = 48, 96 initial features), which comes from the authors' released
+# ImageNet models and torchvision: initial features, growth rate and the
 # number of layers in each of the four dense blocks. The table below is built from it;
 # the *weighted layers* (convolutions and fully connected layers, which is what the depth
 # in a name counts) and the parameters are counted on the built models (1000 classes,
@@ -163,13 +173,50 @@ for name, row in family.iterrows():
     print(f"{name}: counted {counted}", "(matches)" if counted == depth else f"(name says {depth})")
 
 # %% [markdown]
+# ## DenseNet-BC for CIFAR
+#
+# The paper's ImageNet nets start with the 7×7 stem that shrinks a 224 px photo to
+# 56 px. For the 32 px images of CIFAR it uses a different layout (its Section 3,
+# "Implementation Details"): a single 3×3 convolution with 2*k* output channels as the
+# stem, **three** dense blocks working on 32×32, 16×16 and 8×8 maps, and the same
+# bottleneck layers and θ = 0.5 transitions. With *n* bottleneck layers per block
+# (two convolutions each), the depth is
+#
+# $$L = 1 + 3 \cdot 2n + 2 + 1 = 6n + 4,$$
+#
+# so *n* = (*L* − 4)/6. `densenet_bc(depth, growth_rate)` builds it. The paper's
+# Table 2 lists three such nets with their parameter counts; ours are counted on the
+# built nets, with 10 classes and RGB input:
+
+# %%
+paper_table2 = {(100, 12): 0.8e6, (250, 24): 15.3e6, (190, 40): 25.6e6}
+rows = []
+for (depth, k_cifar), published in paper_table2.items():
+    bc = densenet_bc(depth, growth_rate=k_cifar, classes=10, in_channels=3)
+    bc.initialize()
+    rows.append({"net": f"DenseNet-BC (L={depth}, k={k_cifar})", "n per block": (depth - 4) // 6,
+                 "weighted layers": count_weighted_layers(bc),
+                 "parameters": count_parameters(bc), "paper (Table 2)": f"{published / 1e6:.1f}M"})
+cifar = pd.DataFrame(rows).set_index("net")
+cifar["depth = L"] = [row["weighted layers"] == depth for row, (depth, _) in
+                      zip(rows, paper_table2)]
+cifar["rounds to paper"] = [f"{row['parameters'] / 1e6:.1f}M" == row["paper (Table 2)"]
+                            for row in rows]
+print(cifar.to_string(formatters={"parameters": "{:,}".format}))
+print("feature map sides at 32 px:", bc.spatial_sizes(32))
+
+# %% [markdown]
+# Every counted depth equals *L*, and every count rounds to the paper's figure. The
+# feature maps stay at 32, 16 and 8 pixels: no stride and no pooling in the stem.
+#
 # ## Building DenseNet-121
 #
 # `densenet121()` assembles the ImageNet version: a stem (7×7 convolution with stride 2,
 # then 3×3 max pooling with stride 2), four dense blocks of bottleneck layers with three
 # transition layers (θ = 0.5) between them, then BN, ReLU, global average pooling and a
 # fully connected classifier. The usual reference parameter count for DenseNet-121 with
-# 1000 classes is 7,978,856 (the figure torchvision and Keras report as well), and the
+# 1000 classes is 7,978,856 (the count torchvision's documentation lists for its
+# DenseNet-121 ImageNet weights), and the
 # name promises 121 weighted layers. Both are checked in code:
 
 # %%
@@ -182,13 +229,137 @@ print(f"parameters:      {n_params:,}")
 assert n_layers == 121 and n_params == 7_978_856
 
 # %% [markdown]
+# ## DenseNet-121 by hand
+#
+# `densenet121()` is a convenience. Everything in it has been built by hand in chapter 1
+# or above, so we can assemble the whole network ourselves: chapter 1's dense block with
+# the bottleneck layer instead of the plain composite layer, chapter 1's transition
+# layer with θ = 0.5, the stem, and the head. Nothing below comes from `gluon_densenet`.
+
+# %%
+def my_bottleneck_layer(k, bn_size=4):
+    """BN -> ReLU -> 1x1 conv (bn_size*k) -> BN -> ReLU -> 3x3 conv (k)."""
+    blk = nn.HybridSequential()
+    blk.add(nn.BatchNorm(), nn.Activation("relu"),
+            nn.Conv2D(bn_size * k, kernel_size=1, use_bias=False),
+            nn.BatchNorm(), nn.Activation("relu"),
+            nn.Conv2D(k, kernel_size=3, padding=1, use_bias=False))
+    return blk
+
+
+class MyDenseBlockB(nn.HybridBlock):
+    """Chapter 1's dense block, made of bottleneck layers."""
+
+    def __init__(self, num_layers, k, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.net = nn.HybridSequential()
+            for _ in range(num_layers):
+                self.net.add(my_bottleneck_layer(k))
+
+    def hybrid_forward(self, F, x):
+        for layer in self.net:
+            x = F.concat(x, layer(x), dim=1)
+        return x
+
+
+def my_transition_block(channels):
+    """Chapter 1's transition: BN -> ReLU -> 1x1 conv -> 2x2 average pool, stride 2."""
+    blk = nn.HybridSequential()
+    blk.add(nn.BatchNorm(), nn.Activation("relu"),
+            nn.Conv2D(channels, kernel_size=1, use_bias=False),
+            nn.AvgPool2D(pool_size=2, strides=2))
+    return blk
+
+
+def my_densenet121(classes=1000, k=32, blocks=(6, 12, 24, 16), theta=0.5):
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(2 * k, kernel_size=7, strides=2, padding=3, use_bias=False),   # stem
+            nn.BatchNorm(), nn.Activation("relu"),
+            nn.MaxPool2D(pool_size=3, strides=2, padding=1))
+    channels = 2 * k
+    for i, num_layers in enumerate(blocks):
+        net.add(MyDenseBlockB(num_layers, k))
+        channels += num_layers * k
+        if i < len(blocks) - 1:
+            channels = int(theta * channels)
+            net.add(my_transition_block(channels))
+    net.add(nn.BatchNorm(), nn.Activation("relu"), nn.GlobalAvgPool2D(),   # head
+            nn.Dense(classes))
+    return net
+
+
+mine = my_densenet121()
+mine.initialize(mx.init.Xavier())
+x = mx.nd.random.uniform(shape=(2, 3, 224, 224))
+mine(x)                                  # the first call fixes every parameter's shape
+print(f"by hand: {count_weighted_layers(mine)} weighted layers, "
+      f"{count_parameters(mine):,} parameters")
+
+# %% [markdown]
+# The same counts as the library's. For the outputs, both nets get the same weights:
+# their parameters come in the same order (stem, then every BatchNorm and convolution of
+# every layer, block by block, then the head), so we copy them one by one, checking each
+# shape, and feed both the same two random 224 px images.
+
+# %% tags=["nbval-ignore-output"]
+theirs = list(net.collect_params().values())
+ours = list(mine.collect_params().values())
+assert len(ours) == len(theirs)
+for p_mine, p_lib in zip(ours, theirs):
+    assert p_mine.shape == p_lib.shape, (p_mine.name, p_mine.shape, p_lib.shape)
+    p_lib.set_data(p_mine.data())
+diff = np.abs(mine(x).asnumpy() - net(x).asnumpy()).max()
+print(f"{len(ours)} parameter arrays copied; largest output difference: {diff:.1e}")
+assert diff < 1e-4
+
+# %% [markdown]
+# With the same weights, the two nets agree on these two random images (in inference
+# mode) to the printed difference: `densenet121()` is chapter 1's pieces plus the
+# bottleneck, stacked as above.
+#
+# ## Channel width through the network
+#
+# Inside a dense block the width grows by *k* with every layer; each transition halves
+# it. Plotted layer by layer, straight from the built network (the input width of every
+# dense layer is read from its first BatchNorm), DenseNet-121's width is a sawtooth:
+
+# %%
+widths, spans, channels = [64], [], 64          # 64 channels out of the stem
+for child in net.features:
+    if isinstance(child, DenseBlock):
+        start = len(widths) - 1
+        for layer in child.net:
+            channels = layer[0].gamma.shape[0] + child.growth_rate
+            widths.append(channels)
+        spans.append((start, len(widths) - 1))
+    elif isinstance(child, nn.HybridSequential):              # a transition layer
+        channels = child[2].weight.shape[0]
+        widths.append(channels)
+fig, ax = plt.subplots(figsize=(9, 3.2))
+ax.step(range(len(widths)), widths, where="post", color="tab:blue")
+for i, (a, b) in enumerate(spans, start=1):
+    ax.axvspan(a, b, color="tab:orange", alpha=0.12)
+    ax.text((a + b) / 2, max(widths) * 1.02, f"block {i}", ha="center", fontsize=8)
+ax.set_xlabel("layer (stem, then every dense layer and transition)")
+ax.set_ylabel("channels")
+ax.set_ylim(0, max(widths) * 1.12)
+ax.set_title("DenseNet-121: channels after each layer")
+ax.grid(True, alpha=0.3)
+plt.show()
+print("peaks at the end of each block:", [widths[b] for _, b in spans])
+
+# %% [markdown]
 # ## The classic tutorial's "DenseNet-121" has 63 layers
 #
-# An older Gluon tutorial chapter built a network with DenseNet-121's block
-# configuration (6, 12, 24, 16), 64 initial features and $k = 32$, and called it
-# DenseNet-121. Its layers, however, were the plain BN-ReLU-3×3 composite layers of
-# chapter 1, without the bottleneck. That halves the convolutions per layer, so the
-# depth is not 121. `densenet63_classic` rebuilds that network; counting its layers:
+# The 2017 MXNet/Gluon edition of *Dive into Deep Learning* (动手学深度学习, chapter
+# "DenseNet: 稠密连接网络", with its discussion thread at discuss.gluon.ai/t/topic/1664)
+# built a network with DenseNet-121's block configuration (6, 12, 24, 16), 64 initial
+# features and $k = 32$, and introduced it as "a 121-layer DenseNet". Its layers, however,
+# were the plain BN-ReLU-3×3 composite layers of chapter 1, without the bottleneck.
+# That halves the convolutions per layer, so the depth is not 121.
+# `densenet63_classic` is that network's architecture, with two differences from the
+# tutorial's code, both explained and measured below. Counting its layers:
 
 # %%
 classic = densenet63_classic(classes=1000, in_channels=3)
@@ -213,6 +384,33 @@ assert by_formula == count_weighted_layers(classic)
 # as deep it has *more* parameters than the real DenseNet-121: the bottleneck table
 # above in action.
 #
+# The two differences between `densenet63_classic` and the tutorial's code:
+#
+# 1. **Biases.** The tutorial's convolutions kept Gluon's default `use_bias=True`.
+#    Every convolution here is followed by a BatchNorm, whose β shift makes a
+#    convolution bias redundant, so the paper's nets (and ours) have none. The
+#    difference is one parameter per output channel of every convolution.
+# 2. **No global pooling.** The tutorial ended in `AvgPool2D(pool_size=1)`, a 1×1
+#    window with stride 1, which returns its input unchanged, so the classifier read the
+#    flattened $C \times H \times W$ map, not $C$ averages. The tutorial trained at
+#    32 px, where the last map is 1×1 and the flattened map equals global pooling; at
+#    any other size the classifier's input, and so the net's parameter count, changes
+#    with the input size (its exercise at 224 px asked readers to edit this pooling).
+#
+# Both, computed; the second at 96 px, where the last map is 3×3:
+
+# %%
+conv_weights = [p for p in classic.collect_params().values() if len(p.shape) == 4]
+pool1 = nn.AvgPool2D(pool_size=1)
+fmap = mx.nd.random.uniform(shape=(1, 1024, 3, 3))
+print(f"1. biases: +{sum(p.shape[0] for p in conv_weights):,} parameters (one per output "
+      f"channel of its {len(conv_weights)} convolutions)")
+print(f"2. AvgPool2D(pool_size=1) changes nothing: {bool((pool1(fmap) == fmap).min().asscalar())}; "
+      f"the classifier reads {fmap.size:,} numbers per image at 96 px instead of "
+      f"{fmap.shape[1]:,}, so a 10-class classifier has {fmap.size * 10 + 10:,} parameters "
+      f"instead of {fmap.shape[1] * 10 + 10:,}")
+
+# %% [markdown]
 # ## Shapes through the network
 #
 # `summary` runs a zero batch through the net and records each block's output shape and
@@ -229,6 +427,27 @@ print(format_summary(summary(net, (1, 3, 32, 32), max_depth=2), (1, 3, 32, 32)))
 
 # %%
 print(format_summary(summary(net, (1, 3, 224, 224), max_depth=2), (1, 3, 224, 224)))
+
+# %% [markdown]
+# ## Every layer at 224 px
+#
+# The same summary one level down lists every layer, as `torchsummary` does for
+# PyTorch models: each BatchNorm, activation, convolution and pooling of DenseNet-121,
+# with its output shape for one 224 px image and its learnable parameters. (The
+# concatenations are operations inside `DenseBlock.hybrid_forward`, not layers, so they
+# have no row; chapter 4 counts their memory.) Below the table: the totals, with the
+# float32 size of the parameters and of all the listed outputs for one image.
+
+# %%
+layers = summary(net, (1, 3, 224, 224))
+table = pd.DataFrame([{"layer": r.name, "type": r.kind, "output shape": r.output_shape,
+                       "params": r.params} for r in layers])
+with pd.option_context("display.max_rows", None):
+    print(table.to_string(index=False, formatters={"params": "{:,}".format}))
+outputs = sum(int(np.prod(r.output_shape)) for r in layers)
+print(f"\n{len(layers)} layers; parameters {table['params'].sum():,} "
+      f"({table['params'].sum() * 4 / 2**20:.1f} MiB); outputs of the listed layers "
+      f"{outputs:,} floats ({outputs * 4 / 2**20:.1f} MiB per image)")
 
 # %% [markdown]
 # At 224 pixels the four dense blocks work on 56×56, 28×28, 14×14 and 7×7 maps. Those
@@ -283,13 +502,19 @@ for size in (32, 100, 224):
     print(f"gluon_densenet, {size} px: output {net(mx.nd.zeros((1, 3, size, size))).shape}")
 
 # %% [markdown]
-# There is still a lower limit: the stem and the three transitions each need a feature
-# map of at least 2×2 to pool. `min_input_size()` computes the smallest input side, and
-# a smaller input is rejected before MXNet's pooling fails, with a message that says what
-# to do:
+# There is still a lower limit. Each of the three transitions needs a feature map of at
+# least 2×2 for its 2×2 pooling window; the stem's 3×3 max pooling is padded by one
+# pixel on every side, so it accepts even a 1×1 map. A net with one dense block and no
+# transition shows the stem alone: it takes a 1 px input.
+# `min_input_size()` computes the smallest input side, and a smaller input is rejected
+# before MXNet's pooling fails, with a message that says what to do:
 
 # %%
-print("smallest input side:", net.min_input_size(), "px")
+densenet_stem_only = DenseNet((2,), classes=10)
+densenet_stem_only.initialize()
+print("smallest input side:", net.min_input_size(), "px; with the stem alone:",
+      densenet_stem_only.min_input_size(), "px, output",
+      densenet_stem_only(mx.nd.zeros((1, 3, 1, 1))).shape)
 try:
     net(mx.nd.zeros((1, 3, 28, 28)))
 except ValueError as err:
@@ -303,7 +528,11 @@ except ValueError as err:
 #
 # * The bottleneck layer (1×1 conv to $4k$, then 3×3 conv to $k$) keeps deep layers cheap;
 #   compression θ = 0.5 halves the channels at each transition. Together: DenseNet-BC.
-# * DenseNet-121 has 121 weighted layers and 7,978,856 parameters (both checked above);
-#   the same block configuration without bottlenecks is a 63-layer network.
+# * DenseNet-121 has 121 weighted layers and 7,978,856 parameters (both checked above),
+#   and assembled by hand from chapter 1's pieces plus the bottleneck it computes the
+#   library's function; the same block configuration without bottlenecks is a 63-layer
+#   network.
+# * For 32 px CIFAR images the paper's DenseNet-BC uses a 3×3 stem and three blocks,
+#   depth $L = 6n + 4$; the counts of its three Table 2 nets agree with the paper.
 # * Global average pooling lets the same network take 32-pixel and 224-pixel inputs; a
 #   fixed 7×7 pool does not.
