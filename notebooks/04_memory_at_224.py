@@ -12,11 +12,13 @@
 # ---
 
 # %% [markdown]
-# # Exercise 4. Memory at 224×224
+# %% [markdown]
+# # 4. Exercise: memory at 224×224
 #
-# *The question:* DenseNet-121 has fewer parameters than ResNet-18 (Exercise 7), yet
-# it is known for needing *more* memory to train. How much, at what input size, and
-# where does that memory go?
+# *The question:* DenseNet-121 has fewer parameters than ResNet-18 (chapter 7), yet
+# it has been criticised for needing *more* memory to train (the exercise in *Dive into
+# Deep Learning* §8.7; Pleiss et al., 2017). Is that so, at what input size and batch,
+# where does the memory go, and how can it be reduced?
 #
 # Two views:
 #
@@ -24,27 +26,34 @@
 #    (`net(mx.sym.var("data"))`), take every operator output of the forward graph
 #    (`get_internals()`), infer their shapes for a given batch (`infer_shape`) and add
 #    up their float32 bytes. That is what a framework keeping every intermediate for
-#    the backward pass would hold. `gluon_densenet.analysis.memory.activation_rows` does it and
-#    labels each output with its place (stem, dense block / stage N, transition N,
-#    head) and its operator type.
-# 2. **A measurement.** One training step — forward, backward and one SGD-with-momentum
-#    update — in a **fresh Python process per configuration**
-#    (`gluon_densenet.analysis.memory.measure_peak`), so allocator pools and high-water marks of
-#    one run cannot leak into the next. On a GPU it reads
+#    the backward pass would hold. `gluon_densenet.analysis.memory.activation_rows` does
+#    it and labels each output with its place (stem, dense block / stage N,
+#    transition N, head) and its operator type.
+# 2. **A measurement.** Two training steps (forward, backward and one SGD-with-momentum
+#    update each) in a **fresh Python process per configuration**
+#    (`gluon_densenet.analysis.memory.measure_peak`), so allocator pools and high-water
+#    marks of one run cannot leak into the next. On a GPU it reads
 #    `mx.context.gpu_memory_info`; on a CPU the peak resident memory of the process
-#    (`VmHWM`). The *baseline* — after importing MXNet, building the net and allocating
-#    its weights — is read in the same process before the step and subtracted.
+#    (`VmHWM`). The *baseline* (after importing MXNet, building the net and allocating
+#    its weights) is read in the same process before the steps and subtracted. The time
+#    per step is the second step's: the first also allocates every buffer. Each
+#    configuration is measured once.
 #
 # The ResNets are the Gluon model zoo's `resnet18_v1` and `resnet50_v1` with 10
 # classes and random weights; DenseNet-121 is `gluon_densenet.densenet121`, all with
-# 3 input channels. `densenet21_d2l`, the small net of *Dive into Deep Learning*, joins
-# because a discussion forum's claim (below) was about it.
+# 3 input channels. Two more DenseNets join: `densenet21_d2l`, the small net of *Dive
+# into Deep Learning*, whose memory a discussion forum compared with ResNet's (below),
+# and `densenet63_classic`, DenseNet-121's blocks without the bottleneck, for the
+# forum's claim that the bottleneck lowers memory.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 import matplotlib.pyplot as plt
+import mxnet as mx
+import numpy as np
 import pandas as pd
+from mxnet import gluon
 
-from gluon_densenet import get_model
+from gluon_densenet import densenet121, get_model
 from gluon_densenet.analysis.memory import (
     MIB,
     activation_rows,
@@ -53,23 +62,19 @@ from gluon_densenet.analysis.memory import (
     parameter_bytes,
 )
 from gluon_densenet.devices import try_gpu
-from gluon_densenet.notebook import (
-    choose,
-    load_result,
-    output_path,
-    results_path,
-    smoke_mode,
-    write_json,
-)
+from gluon_densenet.notebook import choose, describe_run, run_or_load, smoke_mode
+from gluon_densenet.training.step import compute_gradients
 
 # %matplotlib inline
 pd.set_option("display.width", 140)
 
-MODELS = ["densenet121", "resnet18_v1", "resnet50_v1", "densenet21_d2l"]
+MODELS = ["densenet121", "densenet63_classic", "resnet18_v1", "resnet50_v1", "densenet21_d2l"]
 CONFIGS = choose([(32, 4), (96, 2)],
                  [(32, 8), (32, 32), (32, 128), (96, 8), (96, 32), (96, 128),
                   (224, 8), (224, 32)])
-print(f"smoke mode: {smoke_mode()}; (size, batch) configurations: {CONFIGS}")
+MEMORY_EFFICIENT = choose([(32, 4)], [(96, 128), (224, 8), (224, 32)])   # DenseNet-121 only
+print(f"{'smoke run (CI)' if smoke_mode() else 'full run'}: (size, batch) configurations "
+      f"{CONFIGS}; memory-efficient step at {MEMORY_EFFICIENT}")
 
 # %% [markdown]
 # ## Where the activations go (analytic, per image at 224 px)
@@ -81,8 +86,36 @@ nets = {m: get_model(m, classes=10) for m in MODELS}
 rows = {m: activation_rows(net, (1, 3, 224, 224)) for m, net in nets.items()}
 by_group = pd.DataFrame({m: pd.Series(bytes_by(r, "group")) / MIB for m, r in rows.items()})
 by_group = by_group.reindex(list(bytes_by(rows["densenet121"], "group")))  # network order
-by_group.loc["total"] = by_group.sum()
-print(by_group.round(2).fillna("").to_string())
+print(pd.concat([by_group, by_group.sum().to_frame("total").T]).round(2).fillna("").to_string())
+
+# %% [markdown]
+# As stacked bars (each colour one part of the network, in network order):
+
+# %%
+fig, ax = plt.subplots(figsize=(9, 3.8))
+bottom = np.zeros(len(MODELS))
+colours = plt.get_cmap("tab20")(np.linspace(0, 1, len(by_group)))
+for (part, values), colour in zip(by_group.fillna(0).iterrows(), colours):
+    ax.bar(MODELS, values.to_numpy(), bottom=bottom, label=part, color=colour, width=0.6)
+    bottom += values.to_numpy()
+ax.set_ylabel("MiB per 224 px image")
+ax.set_title("forward activations by part of the network (analytic, float32)")
+ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
+ax.grid(True, axis="y", alpha=0.3)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# DenseNet-121's share per dense block, computed from the table:
+
+# %%
+dn = by_group["densenet121"].dropna()
+share = dn / dn.sum()
+for part in [p for p in dn.index if p.startswith("stage")]:
+    print(f"{part}: {dn[part]:6.1f} MiB = {share[part]:.0%} of DenseNet-121's activations")
+largest = share.idxmax()
+print(f"largest part: {largest} ({share[largest]:.0%}); the four dense blocks together: "
+      f"{share[[p for p in dn.index if p.startswith('stage')]].sum():.0%}")
 
 # %% [markdown]
 # And by operator type (same single image):
@@ -93,18 +126,19 @@ by_op = by_op[by_op.max(axis=1) >= 0.01]          # drop Flatten, the classifier
 print(by_op.round(2).sort_values("densenet121", ascending=False).to_string())
 
 # %% [markdown]
-# Three things stand out for DenseNet-121:
+# For DenseNet-121 the table shows:
 #
 # * **Concat** is a large block of its own. Layer *i* of a dense block with *c₀* input
-#   channels and growth rate *k* outputs a new tensor of *c₀ + i·k* channels — the
-#   whole concatenation so far is copied again — so the bytes of a block grow
+#   channels and growth rate *k* outputs a new tensor of *c₀ + i·k* channels (the
+#   whole concatenation so far is copied again), so the bytes of a block grow
 #   quadratically with its number of layers. ResNet's `elemwise_add` output stays at
 #   the width of the stage.
 # * **BatchNorm and ReLU** are as large: each bottleneck layer starts with BN → ReLU on
 #   that *wide* concatenated input, again *c₀ + i·k* channels, before the 1×1
 #   convolution narrows it to 4*k* = 128.
-# * The **first dense block** (56×56 maps at 224 px) dominates, although block 3 has
-#   four times as many layers: spatial size enters squared.
+# * By part, the first dense block (56×56 maps, 6 layers) is the largest single part,
+#   though far from a majority (the shares above): block 3 has four times as many
+#   layers on maps with a sixteenth of the pixels, since spatial size enters squared.
 #
 # The quadratic growth inside a block, for block 1 (6 layers at 56×56) and block 3
 # (24 layers at 14×14):
@@ -130,131 +164,255 @@ plt.show()
 # (MiB, independent of the batch):
 
 # %%
-lines = []
 for m, net in nets.items():
     p = parameter_bytes(net, (1, 3, 224, 224))
-    lines.append(f"{m:15s} parameters {p / MIB:7.1f} MiB, × 3 for SGD with momentum = "
-                 f"{3 * p / MIB:7.1f} MiB")
-print("\n".join(lines))
+    print(f"{m:19s} parameters {p / MIB:6.1f} MiB, × 3 for SGD with momentum = "
+          f"{3 * p / MIB:6.1f} MiB")
 
 # %% [markdown]
+# ## Does the bottleneck lower memory?
+#
+# A post in the forum thread cited below said it does. The bottleneck's 1×1 convolution
+# narrows each layer's wide input to 4*k* channels before the 3×3 convolution, which
+# saves **parameters** (chapter 2) and, as the paper puts it, improves computational
+# efficiency (its Section 3, "Bottleneck layers"). But the wide tensors (the
+# concatenation and its BN and ReLU outputs) are there with or without it, and the
+# bottleneck adds three more outputs per layer (the 1×1 convolution's 4*k* channels,
+# then its BN and ReLU).
+# DenseNet-121 against the same blocks without the bottleneck, per 224 px image:
+
+# %%
+pair = by_op[["densenet121", "densenet63_classic"]].copy()
+pair["difference"] = pair["densenet121"] - pair["densenet63_classic"]
+print(pair.round(2).sort_values("difference", ascending=False).to_string())
+t121, t63 = by_group["densenet121"].sum(), by_group["densenet63_classic"].sum()
+print(f"total: DenseNet-121 (bottleneck) {t121:.0f} MiB, densenet63_classic (none) "
+      f"{t63:.0f} MiB per image: the bottleneck {'adds' if t121 > t63 else 'saves'} "
+      f"{abs(t121 - t63):.0f} MiB ({t121 / t63 - 1:+.0%})")
+
+# %% [markdown]
+# So in the analytic count the answer is no: the bottleneck net stores more per image.
+# The measured peaks below say whether that shows in a training step.
+#
 # ## Measured peaks
 #
-# Each configuration runs in its own process. On this machine that is a CPU, so the
-# numbers are resident memory of MXNet's CPU (oneDNN) backend, not GPU memory; the
+# Each configuration runs in its own process, once. On this machine that is a CPU, so
+# the numbers are resident memory of MXNet's CPU (oneDNN) backend, not GPU memory; the
 # *analytic* column is the forward-activation count above for the same batch and size
 # plus two copies of the parameters (gradient and momentum; the weights themselves are
-# already in the baseline).
+# already in the baseline). The last configurations take the **memory-efficient**
+# step for DenseNet-121 (`densenet121(memory_efficient=True)`, below).
+
 
 # %% tags=["nbval-ignore-output"]
-device = try_gpu().device_type          # "gpu" only for a GPU this MXNet build can run
-measured = []
-for size, batch in CONFIGS:
-    for m in MODELS:
-        peak = measure_peak(m, size, batch)
+def measure_all() -> dict:
+    device = try_gpu().device_type          # "gpu" only for a GPU this MXNet build can run
+    measured = []
+    jobs = [(size, batch, m, False) for size, batch in CONFIGS for m in MODELS]
+    jobs += [(size, batch, "densenet121", True) for size, batch in MEMORY_EFFICIENT]
+    for size, batch, m, me in jobs:
+        peak = measure_peak(m, size, batch, memory_efficient=me)
         analytic = sum(r.bytes for r in activation_rows(nets[m], (batch, 3, size, size)))
         params = parameter_bytes(nets[m], (1, 3, size, size))
         measured.append({**peak.as_dict(), "activations_mib": analytic / MIB,
                          "analytic_mib": (analytic + 2 * params) / MIB})
-_ = write_json(output_path("04_memory.json"), {"device": device, "rows": measured})
+        print(f"{m}{' (memory-efficient)' if me else ''} {size} px, batch {batch}: "
+              f"{peak.train_mib:.0f} MiB", flush=True)
+    return {"device": device, "rows": measured}
 
+
+memory = run_or_load("04_memory.json", {"models": MODELS, "configs": CONFIGS,
+                                        "memory_efficient": MEMORY_EFFICIENT}, measure_all)
+print(describe_run(memory))
 COLUMNS = ["model", "size", "batch_size", "baseline_mib", "peak_mib", "train_mib",
            "activations_mib", "analytic_mib", "step_s"]
-
-
-def memory_table(result: dict) -> pd.DataFrame:
-    table = pd.DataFrame(result["rows"])[COLUMNS]
-    table["measured / analytic"] = (table["train_mib"] / table["analytic_mib"]).round(2)
-    return table.round(1)
-
-
-print(memory_table({"rows": measured}).to_string(index=False))
+table = pd.DataFrame(memory["rows"])
+standard = table[~table["memory_efficient"]][COLUMNS].copy()
+standard["measured / analytic"] = standard["train_mib"] / standard["analytic_mib"]
+print(standard.round(2).to_string(index=False))
 
 # %% [markdown]
-# The committed full run:
+# The training-step memory (peak − baseline) against the batch, one panel per size:
 
 # %% tags=["nbval-ignore-output"]
-full = load_result(results_path("04_memory.json"))
-if full is None:
-    print("no full-run results yet: run this notebook with GLUON_DENSENET_SMOKE=0")
-else:
-    table = memory_table(full)
-    print(f"device: {full['device']}")
-    print(table.to_string(index=False))
-    sizes = sorted(table["size"].unique())
-    fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 3.5))
-    for ax, size in zip(axes, sizes):
-        for m in MODELS:
-            t = table[(table["size"] == size) & (table["model"] == m)]
-            ax.plot(t["batch_size"], t["train_mib"], marker="o", label=m)
-        ax.set_xscale("log", base=2)
-        ax.set_title(f"{size} px")
-        ax.set_xlabel("batch size")
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("peak − baseline (MiB)")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"memory of one training step ({full['device']})")
-    fig.tight_layout()
-    plt.show()
+sizes = sorted(standard["size"].unique())
+fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 3.5))
+for ax, size in zip(np.atleast_1d(axes), sizes):
+    for m in MODELS:
+        t = standard[(standard["size"] == size) & (standard["model"] == m)]
+        ax.plot(t["batch_size"], t["train_mib"], marker="o", label=m)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_title(f"{size} px")
+    ax.set_xlabel("batch size")
+    ax.grid(True, alpha=0.3)
+np.atleast_1d(axes)[0].set_ylabel("peak − baseline (MiB)")
+np.atleast_1d(axes)[0].legend(fontsize=8)
+fig.suptitle(f"memory of a training step ({memory['device']})")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## DenseNet against ResNet-18: where the direction flips
+#
+# For every configuration, the ratio of each DenseNet's measured step memory to
+# ResNet-18's (above 1: the DenseNet needs more):
+
+# %% tags=["nbval-ignore-output"]
+wide = standard.pivot_table(index=["size", "batch_size"], columns="model", values="train_mib")
+ratios = pd.DataFrame({m: wide[m] / wide["resnet18_v1"]
+                       for m in ["densenet21_d2l", "densenet121", "densenet63_classic"]})
+print(ratios.round(2).to_string())
+for m in ratios:
+    less = [f"{s} px/batch {b}" for (s, b), r in ratios[m].items() if r < 1]
+    print(f"{m} needs less than ResNet-18 at: {', '.join(less) if less else 'no configuration'}")
+
+# %% [markdown]
+# Why the direction can flip: a step's memory is roughly a fixed part (gradient and
+# momentum of every parameter, plus workspaces) and a part that grows with
+# batch × pixels (the activations). ResNet-18 has the larger fixed part (the parameter
+# sizes printed above), the DenseNets the larger activations per image. The analytic
+# counts predict the batch at which the two lines cross:
+
+# %% tags=["nbval-ignore-output"]
+def per_image_and_fixed(m: str, size: int) -> tuple[float, float]:
+    act = sum(r.bytes for r in activation_rows(nets[m], (1, 3, size, size))) / MIB
+    return act, 2 * parameter_bytes(nets[m], (1, 3, size, size)) / MIB
+
+
+for m in ("densenet21_d2l", "densenet121"):
+    for size in sizes:
+        a_d, f_d = per_image_and_fixed(m, size)
+        a_r, f_r = per_image_and_fixed("resnet18_v1", size)
+        crossing = (f_r - f_d) / (a_d - a_r) if a_d > a_r else None
+        if crossing is None:
+            verdict = "never: it also stores less per image"
+        elif crossing < 1:
+            verdict = "at every batch size"
+        else:
+            verdict = f"above a batch of about {crossing:.0f}"
+        print(f"{size:3d} px: {m} needs more than ResNet-18 {verdict} "
+              f"({a_d:.2f} vs {a_r:.2f} MiB per image, {f_d:.0f} vs {f_r:.0f} MiB fixed)")
 
 # %% [markdown]
 # ## The forum's claim
 #
-# A discussion forum once reported **3161 MiB for DenseNet vs 2725 MiB for ResNet** at
-# 96 px on a GPU (the *Dive into Deep Learning* models, batch size not stated): DenseNet
-# about 16 % more. Our numbers, at the largest batch measured at 96 px
-# (generated from the committed results):
+# In the discussion thread of the classic Gluon DenseNet chapter
+# (discuss.gluon.ai/t/topic/1664), a reader reported **3161 MiB for DenseNet against
+# 2725 MiB for ResNet** at 96 px on a GPU, DenseNet about 16 % more. Those are
+# whole-GPU totals read from `nvidia-smi`: they include the CUDA context and whatever
+# MXNet's caching allocator had reserved, the batch size was not stated, and which
+# nets were compared was not stated either; presumably the book's own (its small
+# DenseNet is `densenet21_d2l`; its ResNet-18 has convolution biases and differs in
+# detail from the model zoo's `resnet18_v1`). The numbers here are the increase in a
+# CPU process's resident memory during a training step, so the absolute MiB cannot be
+# compared, only directions and ratios. At 96 px:
 
 # %% tags=["nbval-ignore-output"]
-if full is not None:
-    print(f"forum (GPU, d2l nets, 96 px): DenseNet / ResNet ×{3161 / 2725:.2f}")
-    at96 = table[table["size"] == 96]
-    b = at96["batch_size"].max()
-    at96 = at96[at96["batch_size"] == b].set_index("model")
-    for dense in ("densenet21_d2l", "densenet121"):
-        for res in ("resnet18_v1", "resnet50_v1"):
-            ratio_m = at96.loc[dense, "train_mib"] / at96.loc[res, "train_mib"]
-            ratio_a = at96.loc[dense, "activations_mib"] / at96.loc[res, "activations_mib"]
-            print(f"96 px, batch {b}: {dense} / {res}: measured ×{ratio_m:.2f}, "
-                  f"analytic activations ×{ratio_a:.2f}")
-    at224 = table[table["size"] == 224].set_index(["model", "batch_size"])
-    b224 = table[table["size"] == 224]["batch_size"].max()
-    print(f"224 px, batch {b224}: densenet121 {at224.loc[('densenet121', b224), 'train_mib']:.0f} "
-          f"MiB, resnet18_v1 {at224.loc[('resnet18_v1', b224), 'train_mib']:.0f} MiB, "
-          f"resnet50_v1 {at224.loc[('resnet50_v1', b224), 'train_mib']:.0f} MiB; "
-          f"measured / analytic between {table['measured / analytic'].min():.2f} and "
-          f"{table['measured / analytic'].max():.2f}.")
+print(f"forum (GPU totals, d2l nets, 96 px, batch unknown): DenseNet / ResNet "
+      f"×{3161 / 2725:.2f}")
+at96 = ratios.loc[96]
+for batch, row in at96.iterrows():
+    print(f"measured here, 96 px, batch {batch:3d}: densenet21_d2l / resnet18_v1 "
+          f"×{row['densenet21_d2l']:.2f}, densenet121 / resnet18_v1 ×{row['densenet121']:.2f}")
 
 # %% [markdown]
-# **Conclusion.** The direction of the forum's claim holds: per training step DenseNet
-# needs more memory than ResNet-18 at the same input size and batch, and the gap
-# comes from activations, not parameters — DenseNet-121's parameters are the smaller
-# ones. The analytic count shows why: the repeated concatenations and the BN/ReLU on
-# the wide concatenated inputs grow quadratically inside each dense block, most of it
-# in the first block at the highest resolution. The size of the gap (the ratios above)
-# depends on which nets are compared. The forum's pairing — the small *d2l* DenseNet
-# against ResNet-18 — gives a modest gap like the forum's, while DenseNet-121 needs a
-# multiple of ResNet-18's memory and even more than ResNet-50, whose bottleneck
-# blocks also keep wide (4×) tensors but have no concatenations.
+# ## Reducing the memory: the memory-efficient step
 #
-# The measured increments are of the same order as the analytic forward count but not
-# equal: MXNet frees and reuses buffers its memory planner knows are dead, some
-# operators (ReLU, BN in inference-style paths) run in place, while the backward pass
-# adds gradient buffers and oneDNN adds reordered copies and workspaces. On CPU the
-# resident-memory peak also includes allocator slack, so small configurations are
-# dominated by fixed costs — compare large batches. On a GPU the same code reports
-# device memory; the ratios, not the absolute MiB, are what transfers.
+# The exercise asks how to reduce memory. The concatenations and the BN/ReLU outputs
+# on the wide inputs, the rows that grow quadratically, need not be stored: Pleiss et
+# al. (2017, *Memory-Efficient Implementation of DenseNets*) recompute them during
+# backward. The package's `densenet121(memory_efficient=True)` keeps only each dense
+# layer's *k*-channel output and recomputes the rest of the layer in backward
+# (`gluon_densenet.training.memory_efficient`). First, it must compute the same
+# gradients: two DenseNet-121s with the same weights, one training step each on the
+# same batch (4 random 64 px images):
+
+# %% tags=["nbval-ignore-output"]
+mx.random.seed(0)
+standard_net = densenet121(classes=10, prefix="check_")
+efficient_net = densenet121(classes=10, prefix="check_", memory_efficient=True)
+for n in (standard_net, efficient_net):
+    n.initialize(mx.init.Xavier())
+    n(mx.nd.zeros((1, 3, 64, 64)))
+for a, b in zip(standard_net.collect_params().values(), efficient_net.collect_params().values()):
+    b.set_data(a.data())
+X = mx.nd.random.uniform(shape=(4, 3, 64, 64))
+y = mx.nd.array([0, 3, 5, 9])
+loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+compute_gradients(standard_net, X, y, loss_fn, memory_efficient=False)
+compute_gradients(efficient_net, X, y, loss_fn, memory_efficient=True)
+worst = max(float(np.abs(b.grad().asnumpy() - a.grad().asnumpy()).max()
+                  / max(np.abs(a.grad().asnumpy()).max(), 1e-12))
+            for a, b in zip(standard_net.collect_params().values(),
+                            efficient_net.collect_params().values()) if a.grad_req != "null")
+print(f"{sum(1 for p in standard_net.collect_params().values() if p.grad_req != 'null')} "
+      f"gradients compared; largest difference relative to the gradient's size: {worst:.1e}")
+
+# %% [markdown]
+# Equal to float32 rounding. Then what it saves and what it costs, from the measured
+# peaks above (the standard and the memory-efficient step at the same size and batch,
+# each in its own fresh process, measured once):
+
+# %% tags=["nbval-ignore-output"]
+me = table[table["memory_efficient"]].set_index(["size", "batch_size"])
+std121 = standard[standard["model"] == "densenet121"].set_index(["size", "batch_size"])
+for (size, batch), row in me.iterrows():
+    s = std121.loc[(size, batch)]
+    print(f"DenseNet-121, {size} px, batch {batch}: {s['train_mib']:.0f} → {row['train_mib']:.0f} "
+          f"MiB ({row['train_mib'] / s['train_mib'] - 1:+.0%}), step {s['step_s']:.2f} → "
+          f"{row['step_s']:.2f} s (×{row['step_s'] / s['step_s']:.2f})")
+
+# %% [markdown]
+# The times are one measurement each of the second step, on this CPU; the first step,
+# which also allocates every buffer, is recorded in the results as `first_step_s`.
+# The package's benchmarks time many steps side by side (README, *Benchmarks*).
 #
-# Memory-efficient DenseNets (Pleiss et al., 2017) recompute the concatenations and
-# BN/ReLU outputs in the backward pass instead of storing them — exactly the two
-# quadratic rows of the table above.
+# ## Conclusion
+#
+# What was measured: the increase of a CPU process's peak resident memory during two
+# training steps (forward, backward, SGD with momentum), once per network, input size
+# and batch, each in a fresh process, with MXNet 1.9's oneDNN backend; next to it the
+# analytic count of forward activations. Generated from the figures above:
+
+# %% tags=["nbval-ignore-output"]
+per_image = by_group.sum()
+print(f"* Analytic, per 224 px image: DenseNet-121 stores {per_image['densenet121']:.0f} MiB of "
+      f"forward activations, ResNet-18 {per_image['resnet18_v1']:.0f}, ResNet-50 "
+      f"{per_image['resnet50_v1']:.0f}, densenet21_d2l {per_image['densenet21_d2l']:.0f}.")
+for m in ratios:
+    above = ratios[m][ratios[m] > 1]
+    below = ratios[m][ratios[m] < 1]
+    print(f"* Measured, {m} against ResNet-18: more memory in {len(above)} of "
+          f"{len(ratios)} configurations (up to ×{ratios[m].max():.2f}), less in {len(below)}"
+          + (f" (down to ×{below.min():.2f}, at "
+             f"{', '.join(f'{s} px/batch {b}' for s, b in below.index)})" if len(below) else "")
+          + ".")
+vs_classic = wide["densenet121"] / wide["densenet63_classic"]
+print(f"* Bottleneck: analytic +{t121 - t63:.0f} MiB per 224 px image for DenseNet-121 over "
+      f"densenet63_classic; measured, DenseNet-121 needs ×{vs_classic.min():.2f} to "
+      f"×{vs_classic.max():.2f} the step memory of densenet63_classic.")
+savings = [row["train_mib"] / std121.loc[idx, "train_mib"] - 1 for idx, row in me.iterrows()]
+slowdowns = [row["step_s"] / std121.loc[idx, "step_s"] for idx, row in me.iterrows()]
+print(f"* Memory-efficient step (DenseNet-121, {len(me)} configurations, measured once each): "
+      f"step memory {min(savings):+.0%} to {max(savings):+.0%}, step time "
+      f"×{min(slowdowns):.2f} to ×{max(slowdowns):.2f}; gradients equal (checked above).")
+
+# %% [markdown]
+# So whether a DenseNet needs more memory per step than ResNet-18 depends on the net,
+# the input size and the batch: fixed costs (parameters, workspaces) favour the
+# DenseNets, activations per image favour ResNet-18, and the crossing points above say
+# where one outweighs the other.
+#
+# Where this stops: one measurement per configuration, on a CPU. A GPU's allocator
+# and cuDNN workspaces differ, so the absolute MiB do not transfer, and the forum's
+# GPU totals cannot be checked here; only directions and ratios can be compared.
 #
 # ## Try it yourself
 #
 # * Add `densenet169` or `resnet34_v1` to `MODELS`, or `(160, 16)` to `CONFIGS`.
 # * Find the batch size at which each net stops fitting in 4 GiB: the analytic count
 #   scales linearly with the batch, so one measurement per net and a division give a
-#   first guess — then measure to check it.
-# * Rebuild DenseNet-121 with `bn_size=None` (no bottleneck, `densenet63_classic`)
-#   and compare the BatchNorm/Activation rows: which part of the memory is the
-#   bottleneck responsible for?
+#   first guess; then measure to check it.
+# * Train chapter 3's net with `gluon-densenet train --memory-efficient` and compare
+#   the time per epoch.
