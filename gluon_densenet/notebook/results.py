@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import read_json, write_json
-from .smoke import smoke_mode
+from .smoke import env_flag, smoke_mode
 
 __all__ = ["FULL_DIR", "RERUN_ENV", "SMOKE_DIR", "describe_run", "load_result", "output_path",
            "results_path", "run_metadata", "run_or_load", "write_json"]
@@ -100,8 +100,7 @@ def run_or_load(name: str, config: dict[str, Any], compute: Callable[[], dict[st
     ``"meta"`` (:func:`run_metadata` with ``load_after`` and ``wall_s``).
     """
     config = _canonical(config)
-    rerun = os.environ.get(RERUN_ENV, "").strip().lower() not in ("", "0", "false", "no")
-    if not smoke_mode() and not rerun:
+    if not smoke_mode() and not env_flag(RERUN_ENV):
         committed = load_result(results_path(name, root))
         if committed is not None and committed.get("config") == config:
             return committed

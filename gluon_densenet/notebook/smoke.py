@@ -11,10 +11,15 @@ T = TypeVar("T")
 ENV = "GLUON_DENSENET_SMOKE"
 
 
-def smoke_mode() -> bool:
-    """Whether smoke mode is on: ``GLUON_DENSENET_SMOKE`` set to anything but ``""``, ``0``,
+def env_flag(name: str) -> bool:
+    """Whether the environment variable ``name`` is set to anything but ``""``, ``0``,
     ``false`` or ``no``."""
-    return os.environ.get(ENV, "").strip().lower() not in ("", "0", "false", "no")
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def smoke_mode() -> bool:
+    """Whether smoke mode is on (:func:`env_flag` of ``GLUON_DENSENET_SMOKE``)."""
+    return env_flag(ENV)
 
 
 def choose(smoke: T, full: T) -> T:
