@@ -24,9 +24,10 @@
 # **Two modes.** With `GLUON_DENSENET_SMOKE=1` (how CI runs this notebook) the chapter
 # uses the 5,000/1,000-image subset shipped with the package and only a few training
 # steps, so it finishes in seconds; its accuracy is accordingly poor. Without it, the
-# same cells train on the full dataset for several epochs. The full data is read from
-# the directory in `GLUON_DENSENET_DATA`, or downloaded (and checksum-verified) on
-# first use.
+# same cells train on the full dataset for 10 epochs. The full data is read from the
+# directory in `GLUON_DENSENET_DATA`, or downloaded (and checksum-verified) on first
+# use. **The page you are reading is a full run**; the first output below says when and
+# on what machine it ran (`make pages` re-runs it).
 #
 # **On a GPU** nothing changes: run the same notebook on a machine with an NVIDIA GPU
 # and the CUDA build of MXNet (`mxnet-cu112`), and the device helpers below pick up every
@@ -34,7 +35,7 @@
 # code for compute capability 5.0 to 8.9 only (Maxwell to Ada). A Hopper or Blackwell GPU
 # is skipped with a one-line warning, and the chapter runs on the CPU (README, "GPUs").
 
-# %%
+# %% tags=["nbval-ignore-output"]
 import time
 from pathlib import Path
 
@@ -52,7 +53,7 @@ from gluon_densenet import (
     try_all_gpus,
 )
 from gluon_densenet.data import CLASS_NAMES, get_fashion_mnist_labels, load_data
-from gluon_densenet.notebook import choose, smoke_mode
+from gluon_densenet.notebook import choose, describe_run, run_metadata, smoke_mode
 from gluon_densenet.plots import live_plot, plot_confusion_matrix, show_images
 from gluon_densenet.training import History, confusion_matrix, evaluate, predict, train
 
@@ -67,8 +68,7 @@ NOTEBOOK_DIR = Path.cwd() if Path.cwd().name == "notebooks" else Path.cwd() / "n
 RUN_DIR = NOTEBOOK_DIR / "runs" / "03_training_fashion_mnist"
 RUN_DIR.mkdir(parents=True, exist_ok=True)
 
-print("mode:",
-      "smoke (shipped subset, few steps)" if smoke_mode() else "full (all of Fashion-MNIST)")
+print(describe_run({"meta": run_metadata()}))
 
 # %% [markdown]
 # ## Settings
@@ -77,13 +77,14 @@ print("mode:",
 # The model is `densenet21_d2l`, the small DenseNet of *Dive into Deep Learning*: four
 # dense blocks of four plain BN-ReLU-3×3 layers, growth rate $k = 32$, compression
 # θ = 0.5. It is small enough to train on the full data in minutes rather than hours on
-# a CPU, and still classifies Fashion-MNIST well.
+# a CPU (the training time is printed below).
 #
 # To train the real DenseNet-121 of chapter 2 instead, set `MODEL = "densenet121"`. It
 # takes the same 32-pixel inputs, but with its 121 layers and millions of parameters it
-# is many times slower per epoch, so it is best run on a GPU.
+# is several times slower per epoch (chapter 5 measures how much), so it is best run
+# on a GPU.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 MODEL = "densenet21_d2l"          # or "densenet121"
 RESIZE = 32                       # pixels; the ImageNet stem needs at least 29
 BATCH_SIZE = choose(128, 256)
@@ -102,7 +103,7 @@ print(f"model {MODEL}, {RESIZE} px, batch {BATCH_SIZE}, {EPOCHS} epochs, "
 # classic DenseNet chapter; `y` holds the class indices. The training loader reshuffles
 # every epoch, reproducibly (seeded); the test loader keeps the file's order.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 train_iter, test_iter = load_data(BATCH_SIZE, resize=RESIZE, subset=smoke_mode(), seed=SEED)
 X, y = next(iter(test_iter))
 print(f"training examples: {train_iter.num_examples:,}, test examples: {test_iter.num_examples:,}")
@@ -127,7 +128,8 @@ plt.show()
 
 # %% [markdown]
 # Small, low-contrast images; some classes (shirt, T-shirt/top, pullover, coat) look
-# alike even to people, and those are where the network will struggle. The same test
+# alike at this size, and the confusion matrix below measures how often the network
+# mixes them up. The same test
 # images after resizing to 32 pixels, as the network sees them:
 
 # %%
@@ -186,8 +188,8 @@ train_seconds = time.perf_counter() - start
 history.save(RUN_DIR / "history.json")
 
 # %% [markdown]
-# Each point is one epoch: the training loss falls, and training and test accuracy rise
-# together. The history holds the numbers behind the curves, one record per epoch:
+# Each point is one epoch: the training loss falls and both accuracies rise over the
+# epochs. The history holds the numbers behind the curves, one record per epoch:
 
 # %% tags=["nbval-ignore-output"]
 for r in history:
@@ -196,9 +198,9 @@ for r in history:
 print(f"total training time: {train_seconds:.0f} s; {history.summary()}")
 
 # %% [markdown]
-# In smoke mode these numbers come from a few dozen steps on the subset and mean little.
-# The full run (the same notebook without `GLUON_DENSENET_SMOKE`) trains on all 60,000
-# images for every epoch and ends far higher.
+# On this page these are the full run's numbers: every epoch sees all 60,000 training
+# images, and the test accuracy is measured on all 10,000 test images after each epoch.
+# (In CI's smoke mode the same cells run a few dozen steps on the subset.)
 #
 # ## Evaluation
 #
@@ -246,8 +248,8 @@ else:
     print("no misclassified test images")
 
 # %% [markdown]
-# Many mistakes are understandable at this resolution: tops with and without collars,
-# coats and pullovers, sandals and sneakers.
+# The most frequent confusions printed above are the classes the data section singled
+# out as alike: the tops (shirt, T-shirt/top) and pullovers against coats.
 #
 # ## Saving and reloading the parameters
 #
@@ -283,7 +285,7 @@ assert reloaded_acc == test_acc
 # The history saved during training can be reloaded too, for example to plot the curves
 # again later without retraining:
 
-# %%
+# %% tags=["nbval-ignore-output"]
 reloaded_history = History.load(RUN_DIR / "history.json")
 print(f"history reloaded: {len(reloaded_history)} epochs (ran {EPOCHS})")
 
@@ -292,7 +294,8 @@ print(f"history reloaded: {len(reloaded_history)} epochs (ran {EPOCHS})")
 #
 # * `load_data(batch_size, resize=32)` gives shuffled, seeded Fashion-MNIST batches;
 #   `subset=True` uses the shipped subset for quick runs.
-# * `try_all_gpus()` picks the devices; the same notebook runs on CPU and GPU.
+# * `try_all_gpus()` picks the devices: every GPU this MXNet build can run, else the CPU
+#   (this page ran on a CPU; the GPU path is not tested here, README, "GPUs").
 # * `train(..., on_epoch_end=live_plot())` trains with progress bars and live curves;
 #   `evaluate`, `predict` and `plot_confusion_matrix` show how well and where it fails.
 # * `save_parameters` / `load_parameters` move the trained weights into a fresh network.
