@@ -521,7 +521,8 @@ except ValueError as err:
     print("ValueError:", err)
 
 # %% [markdown]
-# Unresized 28×28 Fashion-MNIST images are just too small for the ImageNet stem; that is
+# Unresized 28×28 Fashion-MNIST images are just too small for the ImageNet stem followed
+# by three transition layers (29 px at least); that is
 # one reason chapter 3 resizes them to 32 pixels.
 #
 # ## Summary

@@ -133,7 +133,7 @@ print(by_op.round(2).sort_values("densenet121", ascending=False).to_string())
 #   whole concatenation so far is copied again), so the bytes of a block grow
 #   quadratically with its number of layers. ResNet's `elemwise_add` output stays at
 #   the width of the stage.
-# * **BatchNorm and ReLU** are as large: each bottleneck layer starts with BN → ReLU on
+# * **BatchNorm and ReLU** are larger still: each bottleneck layer starts with BN → ReLU on
 #   that *wide* concatenated input, again *c₀ + i·k* channels, before the 1×1
 #   convolution narrows it to 4*k* = 128.
 # * By part, the first dense block (56×56 maps, 6 layers) is the largest single part,
@@ -200,8 +200,10 @@ print(f"total: DenseNet-121 (bottleneck) {t121:.0f} MiB, densenet63_classic (non
 # the numbers are resident memory of MXNet's CPU (oneDNN) backend, not GPU memory; the
 # *analytic* column is the forward-activation count above for the same batch and size
 # plus two copies of the parameters (gradient and momentum; the weights themselves are
-# already in the baseline). The last configurations take the **memory-efficient**
-# step for DenseNet-121 (`densenet121(memory_efficient=True)`, below).
+# already in the baseline). The same cell also measures DenseNet-121's
+# **memory-efficient** step (`densenet121(memory_efficient=True)`) at three
+# configurations; those rows are left out of this table and compared in the section
+# "Reducing the memory" below.
 
 
 # %% tags=["nbval-ignore-output"]
@@ -350,9 +352,10 @@ print(f"{sum(1 for p in standard_net.collect_params().values() if p.grad_req != 
       f"gradients compared; largest difference relative to the gradient's size: {worst:.1e}")
 
 # %% [markdown]
-# Equal to float32 rounding. Then what it saves and what it costs, from the measured
-# peaks above (the standard and the memory-efficient step at the same size and batch,
-# each in its own fresh process, measured once):
+# The gradients agree to the printed difference (zero means bit-identical). Then what
+# it saves and what it costs in time, from the measurement cell above (the standard
+# and the memory-efficient step at the same size and batch, each in its own fresh
+# process, measured once):
 
 # %% tags=["nbval-ignore-output"]
 me = table[table["memory_efficient"]].set_index(["size", "batch_size"])

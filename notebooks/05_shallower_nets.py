@@ -188,21 +188,24 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 def verdict(row) -> str:
     diffs = [float(x) for x in row["Δ vs d2l-21 per seed"].split()]
-    same_sign = all(x > 0 for x in diffs) or all(x < 0 for x in diffs)
+    up, down = sum(x > 0 for x in diffs), sum(x < 0 for x in diffs)
     direction = "better" if row["Δ mean"] > 0 else "worse"
-    if same_sign and row["p"] < 0.05:
+    if (up == len(diffs) or down == len(diffs)) and row["p"] < 0.05:
         return f"significantly {direction} (paired p = {row['p']:.3f})"
-    if same_sign:
+    if up == len(diffs) or down == len(diffs):
         return (f"{direction} in each of the {len(diffs)} seeds, but not significant "
                 f"(paired p = {row['p']:.2f})")
-    return f"not distinguishable from d2l-21: the seeds disagree (paired p = {row['p']:.2f})"
+    if up and down:
+        return f"not distinguishable from d2l-21: the seeds disagree (paired p = {row['p']:.2f})"
+    return (f"not distinguishable from d2l-21: {len(diffs) - up - down} of {len(diffs)} seeds "
+            f"tie, the rest are {direction} (paired p = {row['p']:.2f})")
 
 
 base = summary.loc[BASE.label]
 for label, row in summary.drop(index=BASE.label).iterrows():
     print(f"{row['factor']:>19s}: {label} ({row['params']:,} parameters, {row['s/epoch']:.0f} "
           f"s/epoch = ×{row['s/epoch'] / base['s/epoch']:.2f} of d2l-21) reaches "
-          f"{row['acc mean']:.2%}, {row['Δ mean']:+.2%} vs d2l-21: {verdict(row)}.")
+          f"{row['acc mean']:.2%}, {100 * row['Δ mean']:+.2f} points vs d2l-21: {verdict(row)}.")
 
 # %% [markdown]
 # How far this reaches: each net trained for the same short schedule, on one CPU, with

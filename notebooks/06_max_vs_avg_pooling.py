@@ -168,14 +168,15 @@ plt.show()
 same_sign = all(d > 0 for d in test.diffs) or all(d < 0 for d in test.diffs)
 better = "average" if test.diff > 0 else "max"
 if same_sign and test.p < 0.05:
-    print(f"{better.capitalize()} pooling is significantly ahead: by {abs(test.diff):.2%} on "
-          f"average, in each of the {len(test.diffs)} seeds (paired p = {test.p:.3f}). This "
-          f"goes against the forum's answer that the accuracy does not change.")
+    print(f"{better.capitalize()} pooling is significantly ahead: by "
+          f"{100 * abs(test.diff):.2f} points on average, in each of the {len(test.diffs)} "
+          f"seeds (paired p = {test.p:.3f}). This goes against the forum's answer that the "
+          f"accuracy does not change.")
 elif same_sign:
     print(f"{better.capitalize()} pooling is ahead in each of the {len(test.diffs)} seeds, by "
-          f"{abs(test.diff):.2%} on average, but not significantly (paired p = {test.p:.2f}): "
-          f"this neither confirms nor refutes the forum's answer that the accuracy does "
-          f"not change.")
+          f"{100 * abs(test.diff):.2f} points on average, but not significantly (paired "
+          f"p = {test.p:.2f}): this neither confirms nor refutes the forum's answer that "
+          f"the accuracy does not change.")
 else:
     print(f"The seeds disagree (paired p = {test.p:.2f}): with {len(test.diffs)} seeds the two "
           f"poolings cannot be told apart, as the forum said.")
