@@ -129,7 +129,7 @@ print(describe_run(family))
 runs = pd.DataFrame([r["row"] for r in family["runs"]])
 acc = runs.pivot(index="seed", columns="label", values="test_acc")
 labels = [s.label for s in FAMILY.values()]
-rows = []
+rows, tests = [], {}
 for factor, spec in FAMILY.items():
     a = acc[spec.label].tolist()
     mine = runs[runs["label"] == spec.label]
@@ -137,7 +137,7 @@ for factor, spec in FAMILY.items():
            "epochs": mine["epochs"].mean(), "s/epoch": mine["epoch_s"].mean(),
            "acc mean": mean_std(a)[0], "acc std": mean_std(a)[1]}
     if spec is not BASE:
-        d = paired(a, acc[BASE.label].tolist())
+        d = tests[spec.label] = paired(a, acc[BASE.label].tolist())
         row.update({"Δ vs d2l-21 per seed": " ".join(f"{x:+.4f}" for x in d.diffs),
                     "Δ mean": d.diff, "paired t": d.t, "p": d.p})
     rows.append(row)
@@ -182,30 +182,32 @@ plt.show()
 # %% [markdown]
 # What the numbers say, one factor at a time (this text is generated from the results
 # above). A difference counts as **significant** when every seed's difference has the
-# same sign and the paired two-sided *p* is below 0.05; with three seeds, a sign shared
-# by all three alone would happen by chance one time in four.
+# same sign and the paired two-sided *p* is below 0.05 (`Paired.significant`); with
+# three seeds, a sign shared by all three alone would happen by chance one time in four.
 
 # %% tags=["nbval-ignore-output"]
-def verdict(row) -> str:
-    diffs = [float(x) for x in row["Δ vs d2l-21 per seed"].split()]
-    up, down = sum(x > 0 for x in diffs), sum(x < 0 for x in diffs)
-    direction = "better" if row["Δ mean"] > 0 else "worse"
-    if (up == len(diffs) or down == len(diffs)) and row["p"] < 0.05:
-        return f"significantly {direction} (paired p = {row['p']:.3f})"
-    if up == len(diffs) or down == len(diffs):
-        return (f"{direction} in each of the {len(diffs)} seeds, but not significant "
-                f"(paired p = {row['p']:.2f})")
-    if up and down:
-        return f"not distinguishable from d2l-21: the seeds disagree (paired p = {row['p']:.2f})"
-    return (f"not distinguishable from d2l-21: {len(diffs) - up - down} of {len(diffs)} seeds "
-            f"tie, the rest are {direction} (paired p = {row['p']:.2f})")
+def verdict(d) -> str:
+    direction = "better" if d.diff > 0 else "worse"
+    if d.significant(0.05):
+        return f"significantly {direction} (paired p = {d.p:.3f})"
+    if d.consistent:
+        return (f"{direction} in each of the {len(d.diffs)} seeds, but not significant "
+                f"(paired p = {d.p:.2f})")
+    ties = sum(x == 0 for x in d.diffs)
+    if ties == len(d.diffs):
+        return "the same accuracy as d2l-21 in every seed"
+    if min(d.diffs) < 0 < max(d.diffs):
+        return f"not distinguishable from d2l-21: the seeds disagree (paired p = {d.p:.2f})"
+    return (f"not distinguishable from d2l-21: {ties} of {len(d.diffs)} seeds tie, the rest "
+            f"are {direction} (paired p = {d.p:.2f})")
 
 
 base = summary.loc[BASE.label]
 for label, row in summary.drop(index=BASE.label).iterrows():
     print(f"{row['factor']:>19s}: {label} ({row['params']:,} parameters, {row['s/epoch']:.0f} "
           f"s/epoch = ×{row['s/epoch'] / base['s/epoch']:.2f} of d2l-21) reaches "
-          f"{row['acc mean']:.2%}, {100 * row['Δ mean']:+.2f} points vs d2l-21: {verdict(row)}.")
+          f"{row['acc mean']:.2%}, {100 * row['Δ mean']:+.2f} points vs d2l-21: "
+          f"{verdict(tests[label])}.")
 
 # %% [markdown]
 # How far this reaches: each net trained for the same short schedule, on one CPU, with

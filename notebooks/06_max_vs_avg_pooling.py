@@ -165,14 +165,13 @@ plt.show()
 # seed's difference has the same sign and the paired two-sided *p* is below 0.05.
 
 # %% tags=["nbval-ignore-output"]
-same_sign = all(d > 0 for d in test.diffs) or all(d < 0 for d in test.diffs)
 better = "average" if test.diff > 0 else "max"
-if same_sign and test.p < 0.05:
+if test.significant(0.05):
     print(f"{better.capitalize()} pooling is significantly ahead: by "
           f"{100 * abs(test.diff):.2f} points on average, in each of the {len(test.diffs)} "
           f"seeds (paired p = {test.p:.3f}). This goes against the forum's answer that the "
           f"accuracy does not change.")
-elif same_sign:
+elif test.consistent:
     print(f"{better.capitalize()} pooling is ahead in each of the {len(test.diffs)} seeds, by "
           f"{100 * abs(test.diff):.2f} points on average, but not significantly (paired "
           f"p = {test.p:.2f}): this neither confirms nor refutes the forum's answer that "

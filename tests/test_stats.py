@@ -42,6 +42,9 @@ def test_paired_matches_a_one_sample_test_of_the_differences():
     assert r.diffs == tuple(diffs) and r.df == 3
     assert math.isclose(r.t, ref.statistic) and math.isclose(r.p, ref.pvalue)
     assert math.isclose(r.diff, sum(diffs) / 4)
+    assert r.consistent and r.significant(alpha=0.05) == (ref.pvalue < 0.05)
+    mixed = paired([0.90, 0.91, 0.88], [0.91, 0.90, 0.88])      # -, +, tie
+    assert not mixed.consistent and not mixed.significant(alpha=1.0)
 
 
 def test_paired_refuses_unmatched_runs():

@@ -67,6 +67,15 @@ class Paired:
     """Two-sided p-value of the paired t test (``nan`` with fewer than two pairs or
     identical differences)."""
 
+    @property
+    def consistent(self) -> bool:
+        """Every pair's difference has the same, nonzero sign."""
+        return all(d > 0 for d in self.diffs) or all(d < 0 for d in self.diffs)
+
+    def significant(self, alpha: float = 0.05) -> bool:
+        """Consistent over every pair, and the paired two-sided p is below ``alpha``."""
+        return self.consistent and self.p < alpha
+
 
 def paired(a: Sequence[float], b: Sequence[float]) -> Paired:
     """Paired t test of ``a − b``; ``a[i]`` and ``b[i]`` must come from the same seed."""
