@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .training.history import History
 
 __all__ = ["epoch_axis", "live_plot", "plot_confusion_matrix", "plot_history", "show_images",
-           "use_agg"]
+           "stacked_bars", "use_agg"]
 
 
 def _headless() -> bool:
@@ -143,6 +143,32 @@ def live_plot(path: str | os.PathLike | None = None) -> Callable[[History], None
         _pyplot().close(fig)
 
     return callback
+
+
+def stacked_bars(parts: Any, ylabel: str, title: str, figsize: tuple[float, float] = (9, 3.8),
+                 path: str | os.PathLike | None = None) -> Figure:
+    """One bar per column of the DataFrame ``parts``, stacked from its rows in order (e.g.
+    rows stem, stage 1, transition 1, ...; columns the networks). Rows that are zero or
+    missing everywhere are left out of the bars and the legend but keep their colour
+    slot, so a part has the same colour in every chart of the same rows."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=figsize)
+    values = parts.fillna(0)
+    bottom = np.zeros(values.shape[1])
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, len(values)))
+    for (part, row), colour in zip(values.iterrows(), colours, strict=True):
+        heights = row.to_numpy(dtype=float)
+        if heights.any():
+            ax.bar([str(c) for c in values.columns], heights, bottom=bottom, label=part,
+                   color=colour, width=0.6)
+            bottom += heights
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
 
 
 def plot_confusion_matrix(

@@ -63,6 +63,7 @@ from gluon_densenet.analysis.memory import (
 )
 from gluon_densenet.devices import try_gpu
 from gluon_densenet.notebook import choose, describe_run, run_or_load, smoke_mode
+from gluon_densenet.plots import stacked_bars
 from gluon_densenet.training.step import compute_gradients
 
 # %matplotlib inline
@@ -92,17 +93,8 @@ print(pd.concat([by_group, by_group.sum().to_frame("total").T]).round(2).fillna(
 # As stacked bars (each colour one part of the network, in network order):
 
 # %%
-fig, ax = plt.subplots(figsize=(9, 3.8))
-bottom = np.zeros(len(MODELS))
-colours = plt.get_cmap("tab20")(np.linspace(0, 1, len(by_group)))
-for (part, values), colour in zip(by_group.fillna(0).iterrows(), colours):
-    ax.bar(MODELS, values.to_numpy(), bottom=bottom, label=part, color=colour, width=0.6)
-    bottom += values.to_numpy()
-ax.set_ylabel("MiB per 224 px image")
-ax.set_title("forward activations by part of the network (analytic, float32)")
-ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
-ax.grid(True, axis="y", alpha=0.3)
-fig.tight_layout()
+stacked_bars(by_group, "MiB per 224 px image",
+             "forward activations by part of the network (analytic, float32)")
 plt.show()
 
 # %% [markdown]

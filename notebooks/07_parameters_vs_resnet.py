@@ -36,12 +36,12 @@
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from gluon_densenet import densenet63_classic, get_model
 from gluon_densenet.analysis.parameters import classifier_in_units, stage_parameters
 from gluon_densenet.notebook import describe_run, load_result, results_path
+from gluon_densenet.plots import stacked_bars
 
 # %matplotlib inline
 pd.set_option("display.width", 120)
@@ -72,21 +72,8 @@ print(table.to_string(formatters={m: "{:,}".format for m in MODELS}))
 # not parameter counts). As a chart:
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 3.8))
-x = np.arange(len(MODELS))
-bottom = np.zeros(len(MODELS))
-colours = plt.get_cmap("tab20")(np.linspace(0, 1, len(order)))
-for part, colour in zip(order, colours):
-    values = table.loc[part, MODELS].to_numpy() / 1e6
-    if values.any():
-        ax.bar(x, values, bottom=bottom, label=part, color=colour, width=0.6)
-        bottom += values
-ax.set_xticks(x, MODELS)
-ax.set_ylabel("parameters (millions)")
-ax.set_title("learnable parameters per part, 1000 classes")
-ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
-ax.grid(True, axis="y", alpha=0.3)
-fig.tight_layout()
+stacked_bars(table.loc[order, MODELS] / 1e6, "parameters (millions)",
+             "learnable parameters per part, 1000 classes", figsize=(8, 3.8))
 plt.show()
 
 # %% [markdown]

@@ -117,3 +117,20 @@ def test_training_curves_tick_whole_epochs_only():
         fig.canvas.draw()
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_stacked_bars_stack_rows_and_skip_empty_parts(tmp_path):
+    import pandas as pd
+
+    from gluon_densenet.plots import stacked_bars
+    parts = pd.DataFrame({"a": [1.0, 0.0, 2.0], "b": [3.0, 0.0, None]},
+                         index=["stem", "unused", "stage 1"])
+    fig = stacked_bars(parts, "MiB", "t", path=tmp_path / "bars.png")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["stem", "stage 1"]
+    tops = {}
+    for bar in ax.patches:
+        x = round(bar.get_x() + bar.get_width() / 2)
+        tops[x] = max(tops.get(x, 0.0), bar.get_y() + bar.get_height())
+    assert tops == {0: 3.0, 1: 3.0}                      # a: 1 + 2, b: 3 + nothing
+    assert (tmp_path / "bars.png").read_bytes()[:8] == PNG_MAGIC
