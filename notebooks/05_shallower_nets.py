@@ -51,7 +51,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gluon_densenet.analysis.budget import NetSpec, budgeted_run
+from gluon_densenet.analysis.budget import NetSpec, budgeted_run, seeded_runs
 from gluon_densenet.analysis.stats import mean_std, paired
 from gluon_densenet.notebook import choose, describe_run, run_or_load, smoke_mode
 from gluon_densenet.plots import epoch_axis, plot_history
@@ -105,14 +105,7 @@ print(specs.to_string(index=False))
 
 # %% tags=["nbval-ignore-output"]
 def race() -> dict:
-    runs = []
-    for seed in SEEDS:
-        for spec in FAMILY.values():
-            r = budgeted_run(spec, STOP_S, seed=seed, epochs=EPOCHS, **DATA)
-            runs.append(r.to_dict())
-            print(f"seed {seed} {spec.label:15s} {r.test_acc:.4f} after {r.epochs:.0f} epoch(s), "
-                  f"{r.epoch_s:.0f} s/epoch", flush=True)
-    return {"runs": runs}
+    return {"runs": seeded_runs(list(FAMILY.values()), SEEDS, EPOCHS, STOP_S, **DATA)}
 
 
 family = run_or_load("05_family.json", {"epochs": EPOCHS, "seeds": SEEDS, "data": DATA,

@@ -39,7 +39,7 @@ import mxnet as mx
 import numpy as np
 import pandas as pd
 
-from gluon_densenet.analysis.budget import NetSpec, budgeted_run
+from gluon_densenet.analysis.budget import NetSpec, seeded_runs
 from gluon_densenet.analysis.stats import mean_std, paired
 from gluon_densenet.models.blocks import transition_block
 from gluon_densenet.notebook import choose, describe_run, run_or_load, smoke_mode
@@ -96,14 +96,7 @@ print("parameters:", avg_net.parameters(), "(avg) vs", max_net.parameters(), "(m
 
 # %% tags=["nbval-ignore-output"]
 def runs_for_every_seed() -> dict:
-    runs = []
-    for seed in SEEDS:
-        for spec in (avg_net, max_net):
-            result = budgeted_run(spec, STOP_S, seed=seed, epochs=EPOCHS, **DATA)
-            runs.append(result.to_dict())
-            print(f"{spec.transition_pool} seed {seed}: {result.test_acc:.4f} after "
-                  f"{result.epochs:.0f} epochs", flush=True)
-    return {"runs": runs}
+    return {"runs": seeded_runs([avg_net, max_net], SEEDS, EPOCHS, STOP_S, **DATA)}
 
 
 pooling = run_or_load("06_pooling.json", {"seeds": SEEDS, "epochs": EPOCHS, "data": DATA,

@@ -35,3 +35,17 @@ def test_fixed_epochs_skip_the_planner():
     r = budgeted_run(TINY, budget_s=60, batch_size=64, subset=True, limit=128, test_limit=64,
                      epochs=3)
     assert r.planned_epochs == 3 and len(r.history) == 3 and not r.history.budget_exhausted
+
+
+def test_seeded_runs_go_seed_by_seed_and_pair_up():
+    from gluon_densenet.analysis.budget import seeded_runs
+    other = NetSpec("other", (1, 1), growth_rate=8, init_features=16, resize=32,
+                    transition_pool="max")
+    runs = seeded_runs([TINY, other], [0, 1], epochs=1, stop_s=60, batch_size=64,
+                       subset=True, limit=128, test_limit=64)
+    assert [(r["row"]["seed"], r["row"]["label"]) for r in runs] == \
+        [(0, "tiny"), (0, "other"), (1, "tiny"), (1, "other")]
+    assert all(r["row"]["epochs"] == pytest.approx(1.0) for r in runs)
+    again = seeded_runs([TINY], [1], epochs=1, stop_s=60, batch_size=64, subset=True,
+                        limit=128, test_limit=64)
+    assert again[0]["row"]["test_acc"] == runs[2]["row"]["test_acc"]   # same seed, same run

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from ..training.memory_efficient import is_memory_efficient
 from ..training.step import compute_gradients
 from .measure import timings
 
-__all__ = ["NetSpec", "RunResult", "budgeted_run", "estimate_epoch_seconds"]
+__all__ = ["NetSpec", "RunResult", "budgeted_run", "estimate_epoch_seconds", "seeded_runs"]
 
 
 @dataclass(frozen=True)
@@ -160,3 +161,21 @@ def budgeted_run(spec: NetSpec, budget_s: float, *, batch_size: int = 128, seed:
                     time_budget_s=max(left, 1e-3))
     return RunResult(spec, seed, budget_s, params, epochs, epoch_s, len(train_iter), history,
                      time.perf_counter() - start)
+
+
+def seeded_runs(specs: Sequence[NetSpec], seeds: Sequence[int], epochs: int, stop_s: float,
+                **data: Any) -> list[dict[str, Any]]:
+    """Train every spec for ``epochs`` epochs with every seed, seed by seed (so a change in
+    machine load touches every net alike), and return each run's ``to_dict()``. Run *s*
+    of two specs shares the data order and the random stream: compare them pair by pair
+    (:func:`..stats.paired`). ``stop_s`` is only a safety stop; ``data`` goes to
+    :func:`budgeted_run` (``batch_size``, ``subset``, ``limit``, ...)."""
+    runs = []
+    for seed in seeds:
+        for spec in specs:
+            r = budgeted_run(spec, stop_s, seed=seed, epochs=epochs, **data)
+            runs.append(r.to_dict())
+            print(f"seed {seed} {spec.label} ({spec.transition_pool} pooling): test accuracy "
+                  f"{r.test_acc:.4f} after {r.epochs:.0f} epoch(s), {r.epoch_s:.0f} s/epoch",
+                  flush=True)
+    return runs
