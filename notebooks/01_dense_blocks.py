@@ -26,6 +26,32 @@
 # small and fast; without it, it does the real work. This chapter only builds blocks,
 # so both modes do the same thing here.
 
+# %% [markdown]
+# **Learning objectives.** After this chapter you can
+#
+# * build a dense block and a transition layer by hand in MXNet Gluon;
+# * predict a dense block's output width, $c_0 + L \cdot k$, and check it;
+# * say how concatenation differs from ResNet's addition;
+# * use `gluon_densenet`'s blocks, knowing they compute what you built.
+#
+# **Prerequisites.** Convolutions, batch normalisation and ReLU; Gluon's `HybridBlock`;
+# ResNet's residual block (*Dive into Deep Learning*, chapters 7 and 8).
+#
+# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1): about 4
+# s in either mode: the chapter only builds blocks, so smoke mode and a full run do the
+# same work.
+#
+# **References.**
+#
+# * Huang, Liu, van der Maaten and Weinberger (2017), *Densely Connected Convolutional
+#   Networks*, CVPR, [arXiv:1608.06993](https://arxiv.org/abs/1608.06993).
+# * He, Zhang, Ren and Sun (2016), *Deep Residual Learning for Image Recognition*, CVPR,
+#   [arXiv:1512.03385](https://arxiv.org/abs/1512.03385).
+# * Pleiss, Chen, Huang, Li, van der Maaten and Weinberger (2017), *Memory-Efficient
+#   Implementation of DenseNets*, [arXiv:1707.06990](https://arxiv.org/abs/1707.06990).
+# * Zhang, Lipton, Li and Smola, *Dive into Deep Learning*, §8.7 "Densely Connected
+#   Networks (DenseNet)", <https://d2l.ai/chapter_convolutional-modern/densenet.html>.
+
 # %%
 import matplotlib.pyplot as plt
 import mxnet as mx
@@ -334,3 +360,115 @@ print("input gradient:", X.grad.shape)
 #
 # Chapter 2 stacks them into DenseNet-121, adding the paper's bottleneck layers and
 # compression.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer and, where code can check the answer, a cell
+# of tests. In the teacher's version (the chapters in `notebooks/` and their web pages) the
+# answer cells hold model answers. The classroom edition (`make student`, see
+# `docs/teaching.md`) empties them, and further tests, hidden from students, run when
+# nbgrader grades the work.
+#
+# ### Exercise 1.1: how many weights does a dense block have?
+#
+# Layer $\ell$ of a block (counting from 1) sees $c_0 + (\ell - 1)k$ channels, so its
+# 3×3 convolution holds $9\,(c_0 + (\ell - 1)k)\,k$ weights. Write
+# `layer_in_channels(c0, num_layers, k)`, the list of the input widths of the block's
+# layers, and `block_conv_weights(c0, num_layers, k)`, the number of 3×3 convolution
+# weights in the whole block. The loop below prints the count for three block lengths
+# of DenseNet-121; compare how fast it grows with $L$.
+
+# %% nbgrader={"grade": false, "grade_id": "ex-1-1-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def layer_in_channels(c0, num_layers, k):
+    ### BEGIN SOLUTION
+    return [c0 + i * k for i in range(num_layers)]
+    ### END SOLUTION
+
+
+def block_conv_weights(c0, num_layers, k):
+    ### BEGIN SOLUTION
+    return sum(9 * c * k for c in layer_in_channels(c0, num_layers, k))
+    ### END SOLUTION
+
+
+for L in (6, 12, 24):
+    print(f"c0 = 64, k = 32, L = {L:2d}: {block_conv_weights(64, L, 32):>9,} weights")
+
+# %% nbgrader={"grade": true, "grade_id": "ex-1-1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert layer_in_channels(3, 2, 10) == [3, 13]
+assert block_conv_weights(3, 2, 10) == 9 * 3 * 10 + 9 * 13 * 10
+### BEGIN HIDDEN TESTS
+for c0, L, k in [(64, 6, 32), (16, 3, 12), (5, 1, 7)]:
+    reference = DenseBlock(L, k, in_channels=c0)
+    reference.initialize()
+    kernels = [p.shape for p in reference.collect_params().values() if len(p.shape) == 4]
+    assert layer_in_channels(c0, L, k) == [shape[1] for shape in kernels]
+    assert block_conv_weights(c0, L, k) == sum(int(np.prod(shape)) for shape in kernels)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 1.2: adding instead of concatenating
+#
+# Write `MyResidualBlock(channels)`, a `HybridBlock` that computes
+# $\mathbf{y} = \mathbf{x} + f(\mathbf{x})$ with $f$ = `my_conv_block(channels)`. The
+# cell then runs it and a one-layer `MyDenseBlock` with $k = 16$ on the same 16-channel
+# batch, and prints their output shapes and parameter counts.
+
+# %% nbgrader={"grade": false, "grade_id": "ex-1-2-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class MyResidualBlock(nn.HybridBlock):
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        ### BEGIN SOLUTION
+        with self.name_scope():
+            self.body = my_conv_block(channels)
+        ### END SOLUTION
+
+    def hybrid_forward(self, F, x):
+        ### BEGIN SOLUTION
+        return x + self.body(x)
+        ### END SOLUTION
+
+
+X16 = mx.nd.random.uniform(shape=(2, 16, 8, 8))
+res = MyResidualBlock(16)
+res.initialize()
+dense = MyDenseBlock(1, 16)
+dense.initialize()
+for name, block in (("residual", res), ("dense", dense)):
+    print(f"{name:8s} output {block(X16).shape}, {count_parameters(block):,} learnable parameters")
+
+# %% nbgrader={"grade": true, "grade_id": "ex-1-2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert res(X16).shape == X16.shape, "a residual block keeps its input's shape"
+assert not np.allclose(res(X16).asnumpy(), X16.asnumpy()), "f(x) must contribute"
+### BEGIN HIDDEN TESTS
+# With every convolution weight set to zero the branch adds nothing, so y = x exactly
+# (outside autograd.record BatchNorm uses its running statistics).
+probe = MyResidualBlock(16)
+probe.initialize()
+probe(X16)
+for p in probe.collect_params().values():
+    if len(p.shape) == 4:
+        p.set_data(mx.nd.zeros(p.shape))
+assert np.allclose(probe(X16).asnumpy(), X16.asnumpy())
+assert count_parameters(res) == count_parameters(dense)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 1.3: why does ResNet not need concatenation?
+#
+# ResNet trains networks of over a hundred layers with addition alone. Using what
+# exercise 1.2 printed, explain in a few sentences why it does not need concatenation,
+# and what DenseNet gains by concatenating instead.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-1-3-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# *Model answer.* What makes a very deep ResNet trainable is the identity path: the
+# input reaches the output, and the gradient reaches the input, unchanged, whatever
+# $f$ does. Addition provides that path and keeps the width fixed (the residual block
+# above returns its 16 channels), so no concatenation is needed for depth. The price is
+# that $f(\mathbf{x})$ is mixed into the same 16 channels: a later layer cannot read an
+# earlier layer's features apart from the sum, so every layer must produce the full
+# width. The dense layer has exactly as many parameters (printed above), but returns
+# 32 channels: the 16 it received, untouched, plus 16 new ones. Because earlier
+# features stay readable, each dense layer only has to add $k$ new channels, which is
+# why DenseNet's layers can be so narrow; chapter 7 counts what that saves.

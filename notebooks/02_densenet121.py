@@ -25,6 +25,29 @@
 #
 # Nothing here trains, so smoke mode and full mode run the same code.
 
+# %% [markdown]
+# **Learning objectives.** After this chapter you can
+#
+# * explain the bottleneck layer (DenseNet-B) and compression θ (DenseNet-C);
+# * build DenseNet-121 from the spec table and by hand, and count its 121 layers and its
+#   parameters;
+# * follow channels and feature-map sizes through the net at 32 and 224 px;
+# * build the paper's CIFAR DenseNet-BC from its depth.
+#
+# **Prerequisites.** Chapter 1.
+#
+# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1): about 6
+# s in either mode: nothing trains.
+#
+# **References.**
+#
+# * Huang, Liu, van der Maaten and Weinberger (2017), *Densely Connected Convolutional
+#   Networks*, CVPR, [arXiv:1608.06993](https://arxiv.org/abs/1608.06993).
+# * Pleiss, Chen, Huang, Li, van der Maaten and Weinberger (2017), *Memory-Efficient
+#   Implementation of DenseNets*, [arXiv:1707.06990](https://arxiv.org/abs/1707.06990).
+# * Zhang, Lipton, Li and Smola, *Dive into Deep Learning*, §8.7 "Densely Connected
+#   Networks (DenseNet)", <https://d2l.ai/chapter_convolutional-modern/densenet.html>.
+
 # %%
 import re
 
@@ -537,3 +560,92 @@ except ValueError as err:
 #   depth $L = 6n + 4$; the counts of its three Table 2 nets agree with the paper.
 # * Global average pooling lets the same network take 32-pixel and 224-pixel inputs; a
 #   fixed 7×7 pool does not.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer and, where code can check the answer, a cell
+# of tests. In the teacher's version (the chapters in `notebooks/` and their web pages) the
+# answer cells hold model answers. The classroom edition (`make student`, see
+# `docs/teaching.md`) empties them, and further tests, hidden from students, run when
+# nbgrader grades the work.
+#
+# ### Exercise 2.1: counting layers from a block configuration
+#
+# The "121" counts the weighted layers: the stem's convolution, every convolution in
+# the dense blocks, one 1×1 convolution per transition, and the classifier. Write
+# `weighted_layers(block_config, bottleneck=True)`, which returns that count for any
+# block configuration, with two convolutions per dense layer when it has a bottleneck
+# and one when it does not. Check it on the four ImageNet nets of the paper's Table 1.
+
+# %% nbgrader={"grade": false, "grade_id": "ex-2-1-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def weighted_layers(block_config, bottleneck=True):
+    ### BEGIN SOLUTION
+    convs_per_layer = 2 if bottleneck else 1
+    return 1 + convs_per_layer * sum(block_config) + (len(block_config) - 1) + 1
+    ### END SOLUTION
+
+
+for depth, spec in DENSENET_SPECS.items():
+    print(f"DenseNet-{depth}: blocks {spec.block_config} -> "
+          f"{weighted_layers(spec.block_config)} weighted layers")
+
+# %% nbgrader={"grade": true, "grade_id": "ex-2-1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert weighted_layers((6, 12, 24, 16)) == 121
+assert weighted_layers((6, 12, 24, 16), bottleneck=False) == 63
+### BEGIN HIDDEN TESTS
+for config, bn_size in [((6, 12, 32, 32), 4), ((2, 3), 4), ((4, 4, 4, 4), None), ((5,), None)]:
+    reference = DenseNet(config, growth_rate=8, init_features=16, bn_size=bn_size, classes=10)
+    assert weighted_layers(config, bottleneck=bn_size is not None) == \
+        count_weighted_layers(reference), config
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2.2: DenseNet-BC for CIFAR, from its depth
+#
+# The paper's CIFAR nets have three dense blocks of equal length, bottleneck layers,
+# θ = 0.5, $2k$ initial features and a single 3×3 convolution as stem. Their depth is
+# $L = 6n + 4$ for $n$ layers per block.
+#
+# 1. Write `bc_block_config(depth)`, which returns the block configuration `(n, n, n)`
+#    and raises a `ValueError` for a depth that is not of the form $6n + 4$.
+# 2. Build `bc100`, DenseNet-BC with $L = 100$ and $k = 12$, with the `DenseNet` class
+#    (`bn_size=4`, `stem="cifar"`, 10 classes, `in_channels=3`), and count its
+#    parameters. The paper's Table 2 gives 0.8 M.
+
+# %% nbgrader={"grade": false, "grade_id": "ex-2-2-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def bc_block_config(depth):
+    ### BEGIN SOLUTION
+    if depth < 10 or (depth - 4) % 6:
+        raise ValueError(f"DenseNet-BC depth must be 6n + 4 with n >= 1, got {depth}")
+    n = (depth - 4) // 6
+    return (n, n, n)
+    ### END SOLUTION
+
+
+### BEGIN SOLUTION
+bc100 = DenseNet(bc_block_config(100), growth_rate=12, init_features=24, bn_size=4,
+                 compression=0.5, stem="cifar", classes=10, in_channels=3)
+### END SOLUTION
+bc100.initialize()
+print(f"DenseNet-BC (L=100, k=12): {count_parameters(bc100):,} parameters, "
+      f"{count_weighted_layers(bc100)} weighted layers")
+
+# %% nbgrader={"grade": true, "grade_id": "ex-2-2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+assert bc_block_config(100) == (16, 16, 16)
+assert abs(count_parameters(bc100) - 0.8e6) / 0.8e6 < 0.05, "Table 2: 0.8 M parameters"
+### BEGIN HIDDEN TESTS
+assert bc_block_config(250) == (41, 41, 41)
+assert bc_block_config(190) == (31, 31, 31)
+for bad in (101, 99, 4):
+    try:
+        bc_block_config(bad)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"depth {bad} must be refused")
+reference = densenet_bc(100, 12, classes=10, in_channels=3)
+reference.initialize()
+assert count_parameters(bc100) == count_parameters(reference)
+assert count_weighted_layers(bc100) == 100
+### END HIDDEN TESTS

@@ -12,7 +12,6 @@
 # ---
 
 # %% [markdown]
-# %% [markdown]
 # # 4. Exercise: memory at 224×224
 #
 # *The question:* DenseNet-121 has fewer parameters than ResNet-18 (chapter 7), yet
@@ -45,6 +44,33 @@
 # into Deep Learning*, whose memory a discussion forum compared with ResNet's (below),
 # and `densenet63_classic`, DenseNet-121's blocks without the bottleneck, for the
 # forum's claim that the bottleneck lowers memory.
+
+# %% [markdown]
+# **Learning objectives.** After this chapter you can
+#
+# * count a network's activation memory analytically from its graph;
+# * measure a training step's peak memory in a fresh process;
+# * say when DenseNet needs more memory than ResNet, and where the memory goes;
+# * reduce it with the memory-efficient step, and say what that costs.
+#
+# **Prerequisites.** Chapters 2 and 3.
+#
+# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1): about 25
+# s in smoke mode. A full run takes about 6 s while it reuses the committed measurements
+# (`notebooks/results/04_memory.json`), and about 3 min to redo them (184 s).
+#
+# **References.**
+#
+# * Huang, Liu, van der Maaten and Weinberger (2017), *Densely Connected Convolutional
+#   Networks*, CVPR, [arXiv:1608.06993](https://arxiv.org/abs/1608.06993).
+# * Pleiss, Chen, Huang, Li, van der Maaten and Weinberger (2017), *Memory-Efficient
+#   Implementation of DenseNets*, [arXiv:1707.06990](https://arxiv.org/abs/1707.06990).
+# * Chen, Xu, Zhang and Guestrin (2016), *Training Deep Nets with Sublinear Memory
+#   Cost*, [arXiv:1604.06174](https://arxiv.org/abs/1604.06174).
+# * He, Zhang, Ren and Sun (2016), *Deep Residual Learning for Image Recognition*, CVPR,
+#   [arXiv:1512.03385](https://arxiv.org/abs/1512.03385).
+# * Zhang, Lipton, Li and Smola, *Dive into Deep Learning*, §8.7 "Densely Connected
+#   Networks (DenseNet)", <https://d2l.ai/chapter_convolutional-modern/densenet.html>.
 
 # %% tags=["nbval-ignore-output"]
 import matplotlib.pyplot as plt
@@ -406,8 +432,109 @@ print(f"* Memory-efficient step (DenseNet-121, {len(me)} configurations, measure
 # ## Try it yourself
 #
 # * Add `densenet169` or `resnet34_v1` to `MODELS`, or `(160, 16)` to `CONFIGS`.
-# * Find the batch size at which each net stops fitting in 4 GiB: the analytic count
-#   scales linearly with the batch, so one measurement per net and a division give a
-#   first guess; then measure to check it.
 # * Train chapter 3's net with `gluon-densenet train --memory-efficient` and compare
 #   the time per epoch.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer and, where code can check the answer, a cell
+# of tests. In the teacher's version (the chapters in `notebooks/` and their web pages) the
+# answer cells hold model answers. The classroom edition (`make student`, see
+# `docs/teaching.md`) empties them, and further tests, hidden from students, run when
+# nbgrader grades the work.
+#
+# ### Exercise 4.1: the concatenations of one dense block
+#
+# A framework that keeps every intermediate for the backward pass stores each layer's
+# concatenation: after layer $\ell$ of a block, $c_0 + \ell k$ channels at the block's
+# resolution. Write `concat_bytes(c0, num_layers, k, size, batch=1)`, the float32 bytes
+# of all the concatenations of one block on `size`×`size` maps, and use it for the four
+# dense blocks of DenseNet-121 at 224 px (56, 28, 14 and 7 px). The channels add up to
+# $L c_0 + k L (L + 1)/2$: the stored bytes grow with the square of the block's length.
+
+# %% nbgrader={"grade": false, "grade_id": "ex-4-1-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def concat_bytes(c0, num_layers, k, size, batch=1):
+    ### BEGIN SOLUTION
+    channels = sum(c0 + layer * k for layer in range(1, num_layers + 1))
+    return channels * size * size * 4 * batch
+    ### END SOLUTION
+
+
+c0 = 64
+for block, (layers, side) in enumerate(zip((6, 12, 24, 16), (56, 28, 14, 7)), start=1):
+    print(f"block {block}: {layers:2d} layers, {c0:4d} channels in, {side:2d} px: "
+          f"{concat_bytes(c0, layers, 32, side) / MIB:5.1f} MiB per image")
+    c0 = (c0 + layers * 32) // 2
+
+# %% nbgrader={"grade": true, "grade_id": "ex-4-1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert concat_bytes(64, 6, 32, 56) == (6 * 64 + 32 * 21) * 56 * 56 * 4
+### BEGIN HIDDEN TESTS
+# against the analytic count of the graph itself: the Concat outputs of a real block
+from gluon_densenet import DenseBlock
+
+for c0, layers, k, side, batch in [(64, 6, 32, 56, 1), (24, 5, 12, 9, 2), (128, 12, 32, 28, 3)]:
+    rows = activation_rows(DenseBlock(layers, k, bn_size=4, in_channels=c0),
+                           (batch, c0, side, side))
+    graph = sum(r.bytes for r in rows if r.op == "Concat")
+    assert abs(concat_bytes(c0, layers, k, side, batch) - graph) <= 0.01 * graph
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 4.2: how large a batch fits in 4 GiB?
+#
+# Training needs the activations of every image in the batch plus, once, the weights,
+# their gradients and SGD's momentum (three copies of the parameters). With
+# `activation_rows` and `parameter_bytes`, compute for DenseNet-169 at 224 px
+# (`densenet169(classes=1000, in_channels=3)`) the analytic activation bytes per image,
+# `per_image_169`, and the largest batch whose training memory fits in 4 GiB by this
+# count, `max_batch_169`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex-4-2-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+from gluon_densenet import densenet169
+
+BUDGET = 4 * 1024 * MIB
+### BEGIN SOLUTION
+net169 = densenet169(classes=1000, in_channels=3)
+per_image_169 = sum(r.bytes for r in activation_rows(net169, (1, 3, 224, 224)))
+fixed_169 = 3 * parameter_bytes(net169, (1, 3, 224, 224))
+max_batch_169 = int((BUDGET - fixed_169) // per_image_169)
+### END SOLUTION
+print(f"DenseNet-169 at 224 px: {per_image_169 / MIB:.0f} MiB of activations per image; "
+      f"at most {max_batch_169} images per batch in 4 GiB by the analytic count")
+
+# %% nbgrader={"grade": true, "grade_id": "ex-4-2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert 100 * MIB < per_image_169 < 400 * MIB
+### BEGIN HIDDEN TESTS
+reference = densenet169(classes=1000, in_channels=3)
+activations = sum(r.bytes for r in activation_rows(reference, (1, 3, 224, 224)))
+assert abs(per_image_169 - activations) <= 0.01 * activations
+weights = parameter_bytes(reference, (1, 3, 224, 224))
+assert max_batch_169 == int((BUDGET - 3 * weights) // activations)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 4.3: how else could the memory be reduced?
+#
+# This chapter measured one way, the memory-efficient step. Name two more ways to
+# train DenseNet-121 at 224 px in less memory, say what each one costs, and say which
+# figures on this page (or which measurement you would add) support your answer.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-4-3-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# *Model answer.* Three ways, none of them measured on this page:
+#
+# * **Smaller batches, with gradient accumulation.** The activations scale with the
+#   batch (exercise 4.2's count is per image, and the measured peaks above grow with
+#   the batch), while the parameters do not. Gluon can sum the gradients of several
+#   small batches (`grad_req="add"`) before one update, so the effective batch stays
+#   the same. Cost: more, smaller steps, which use the hardware less well, and
+#   BatchNorm statistics from fewer images. To check it, measure `measure_peak` at half
+#   the batch.
+# * **Lower precision.** Activations stored in float16 take 2 bytes instead of 4, half
+#   of every row of the analytic count (`activation_rows(..., dtype_bytes=2)`). Cost:
+#   loss scaling and some numerical risk; MXNet's automatic mixed precision
+#   (`mxnet.contrib.amp`) targets GPUs.
+# * **Recomputation in general** (gradient checkpointing; Chen et al., 2016, *Training
+#   Deep Nets with Sublinear Memory Cost*, arXiv 1604.06174): keep only some layers'
+#   outputs and recompute the rest in backward. The memory-efficient step is its
+#   DenseNet-specific form, and its cost is the extra time per step printed above.

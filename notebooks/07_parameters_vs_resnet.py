@@ -34,6 +34,29 @@
 # β), so the parts below leave convolution biases out (`conv_biases=False`) and
 # describe the published architecture. What that changes:
 
+# %% [markdown]
+# **Learning objectives.** After this chapter you can
+#
+# * count the parameters of a convolution and of each stage of a network;
+# * explain why DenseNet-121 has fewer parameters than ResNet-18 and ResNet-50;
+# * say what the bottleneck, compression θ and the growth rate *k* cost in parameters.
+#
+# **Prerequisites.** Chapter 2; ResNet (*Dive into Deep Learning*, §8.6).
+#
+# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1): about 6
+# s in either mode; section 4 reads chapter 5's committed results.
+#
+# **References.**
+#
+# * Huang, Liu, van der Maaten and Weinberger (2017), *Densely Connected Convolutional
+#   Networks*, CVPR, [arXiv:1608.06993](https://arxiv.org/abs/1608.06993).
+# * He, Zhang, Ren and Sun (2016), *Deep Residual Learning for Image Recognition*, CVPR,
+#   [arXiv:1512.03385](https://arxiv.org/abs/1512.03385).
+# * Pleiss, Chen, Huang, Li, van der Maaten and Weinberger (2017), *Memory-Efficient
+#   Implementation of DenseNets*, [arXiv:1707.06990](https://arxiv.org/abs/1707.06990).
+# * Zhang, Lipton, Li and Smola, *Dive into Deep Learning*, §8.7 "Densely Connected
+#   Networks (DenseNet)", <https://d2l.ai/chapter_convolutional-modern/densenet.html>.
+
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -206,3 +229,118 @@ else:
 # * Change the compression: `DenseNet((6, 12, 24, 16), compression=1.0, classes=1000,
 #   in_channels=3)` — how much do the transitions save?
 # * Double the growth rate to *k* = 64: parameters grow about 4×, not 2×. Why?
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer and, where code can check the answer, a cell
+# of tests. In the teacher's version (the chapters in `notebooks/` and their web pages) the
+# answer cells hold model answers. The classroom edition (`make student`, see
+# `docs/teaching.md`) empties them, and further tests, hidden from students, run when
+# nbgrader grades the work.
+#
+# ### Exercise 7.1: the weights of a convolution
+#
+# Write `conv_params(c_in, c_out, kernel, bias=False)`, the number of parameters of a
+# 2-D convolution with a `kernel`×`kernel` window from `c_in` to `c_out` channels, with
+# or without one bias per output channel. The cell recomputes the per-layer counts of
+# section 1.
+
+# %% nbgrader={"grade": false, "grade_id": "ex-7-1-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv_params(c_in, c_out, kernel, bias=False):
+    ### BEGIN SOLUTION
+    return kernel * kernel * c_in * c_out + (c_out if bias else 0)
+    ### END SOLUTION
+
+
+for name, (c_in, c_out, kernel) in {"ResNet-18 stage 4, 3×3 conv": (512, 512, 3),
+                                    "DenseNet-121 layer, 3×3 conv": (128, 32, 3),
+                                    "DenseNet-121 widest 1×1 conv": (992, 128, 1)}.items():
+    print(f"{name:30s} {conv_params(c_in, c_out, kernel):>9,}")
+
+# %% nbgrader={"grade": true, "grade_id": "ex-7-1-test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert conv_params(512, 512, 3) == 2_359_296
+### BEGIN HIDDEN TESTS
+from mxnet.gluon import nn
+
+from gluon_densenet import count_parameters
+
+for c_in, c_out, kernel, bias in [(3, 64, 7, False), (992, 128, 1, False), (5, 7, 3, True)]:
+    conv = nn.Conv2D(c_out, kernel, use_bias=bias, in_channels=c_in)
+    conv.initialize()
+    assert conv_params(c_in, c_out, kernel, bias) == count_parameters(conv)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 7.2: what does compression save?
+#
+# Write `params_with_compression(theta)`, the number of parameters of DenseNet-121
+# (1000 classes, RGB input) built with compression θ = `theta`
+# (`DenseNet((6, 12, 24, 16), compression=theta, classes=1000, in_channels=3)`, which
+# has the bottleneck layers by default). The cell prints the count without compression,
+# with the paper's θ = 0.5 and with θ = 0.25.
+
+# %% nbgrader={"grade": false, "grade_id": "ex-7-2-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+from gluon_densenet import DenseNet, count_parameters
+
+
+def params_with_compression(theta):
+    ### BEGIN SOLUTION
+    net = DenseNet((6, 12, 24, 16), compression=theta, classes=1000, in_channels=3)
+    net.initialize()
+    return count_parameters(net)
+    ### END SOLUTION
+
+
+for theta in (1.0, 0.5, 0.25):
+    print(f"θ = {theta:4}: {params_with_compression(theta):>10,} parameters")
+
+# %% nbgrader={"grade": true, "grade_id": "ex-7-2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert params_with_compression(0.5) == 7_978_856, "DenseNet-121's published count"
+### BEGIN HIDDEN TESTS
+for theta in (1.0, 0.25):
+    reference = DenseNet((6, 12, 24, 16), growth_rate=32, init_features=64, bn_size=4,
+                         compression=theta, classes=1000, in_channels=3)
+    reference.initialize()
+    assert params_with_compression(theta) == count_parameters(reference)
+assert params_with_compression(1.0) > params_with_compression(0.5) > params_with_compression(0.25)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 7.3: doubling the growth rate
+#
+# Compute `k64_ratio`, the parameters of DenseNet-121 with growth rate $k = 64$ (and
+# everything else unchanged) divided by those of the real one ($k = 32$). Then explain
+# in the cell after the tests why doubling $k$ multiplies the parameters by nearly 4,
+# and why not by exactly 4.
+
+# %% nbgrader={"grade": false, "grade_id": "ex-7-3-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+def densenet121_params(k):
+    net = DenseNet((6, 12, 24, 16), growth_rate=k, classes=1000, in_channels=3)
+    net.initialize()
+    return count_parameters(net)
+
+
+k64_ratio = densenet121_params(64) / densenet121_params(32)
+### END SOLUTION
+print(f"k = 64 against k = 32: ×{k64_ratio:.2f} parameters")
+
+# %% nbgrader={"grade": true, "grade_id": "ex-7-3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert 3 < k64_ratio < 4
+### BEGIN HIDDEN TESTS
+wide = DenseNet((6, 12, 24, 16), growth_rate=64, classes=1000, in_channels=3)
+wide.initialize()
+assert abs(k64_ratio - count_parameters(wide) / 7_978_856) < 0.005
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-7-3-written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# *Model answer.* Most of DenseNet's weights sit in its dense layers, and both of a
+# layer's convolutions scale with $k$ twice over. The 3×3 convolution reads $4k$
+# channels and writes $k$: $9 \cdot 4k \cdot k = 36k^2$ weights, four times as many at
+# $2k$. The 1×1 convolution reads $c_\text{in} = c_0 + \ell k$ channels and writes
+# $4k$; the $\ell k$ part also grows fourfold. Not everything does, though: the stem
+# (3 → 64 channels, 7×7) does not depend on $k$ at all, the 64 initial features
+# enter block 1's $c_0$ unchanged, and the classifier, whose input width grows with
+# $k$, has a fixed 1000 outputs, so it only doubles. Those parts pull the ratio below
+# 4: the cell above measured ×3.66.

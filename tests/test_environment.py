@@ -8,7 +8,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 #: import name → distribution name, where they differ.
-DISTRIBUTION = {"mxnet": "mxnet", "yaml": "pyyaml"}
+DISTRIBUTION = {"mxnet": "mxnet", "yaml": "pyyaml", "sklearn": "scikit-learn"}
 
 
 def _pyproject():
@@ -63,6 +63,17 @@ def test_what_tests_import_is_declared():
     # torch/torchvision are optional side-by-side contenders, skipped when absent.
     imported -= {"torch", "torchvision"}
     assert {DISTRIBUTION.get(m, m) for m in imported} <= declared
+
+
+def test_what_chapters_import_is_declared():
+    project = _pyproject()
+    declared = (_names(project["dependencies"]) | {"mxnet"}
+                | _names(project["optional-dependencies"]["notebooks"]))
+    imported = _third_party_imports((ROOT / "notebooks").glob("*.py"))
+    # matplotlib_inline and IPython come with Jupyter (d2l's jupyter, ipykernel)
+    imported -= {"IPython", "matplotlib_inline"}
+    missing = {DISTRIBUTION.get(m, m) for m in imported} - declared
+    assert not missing, f"chapters import {sorted(missing)}, not in the notebooks extra"
 
 
 def test_running_on_supported_python():
