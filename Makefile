@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+CLASSROOM_STAMP := $(VENV)/.installed-classroom
 
 # An offline copy of Fashion-MNIST beside the clone (as on the project's own machines)
 # is used when GLUON_DENSENET_DATA is not set; elsewhere the data is downloaded.
@@ -13,15 +14,20 @@ ifneq ($(SHARED_DATA),)
 export GLUON_DENSENET_DATA ?= $(abspath $(SHARED_DATA))
 endif
 
-.PHONY: install run test lint test-unit test-notebooks pages full-runs bench clean
+.PHONY: install run test lint test-unit test-notebooks pages full-runs student classroom-check bench clean
 
 $(STAMP): pyproject.toml scripts/install.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/install.sh
 	touch $@
 
-# The test extra (pytest, nbval, ruff, pyyaml) on top of what `make install` gives.
+# The test extra (pytest, nbval, ruff, pyyaml) and the classroom extra (nbgrader, whose
+# grading check is a test) on top of what `make install` gives.
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test,classroom]"
+	touch $@
+
+$(CLASSROOM_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[classroom]"
 	touch $@
 
 install: $(STAMP)
@@ -55,8 +61,18 @@ pages: $(STAMP)
 full-runs: $(STAMP)
 	GLUON_DENSENET_SMOKE=0 GLUON_DENSENET_RERUN=1 $(BIN)/python scripts/execute_notebooks.py
 
+# The classroom edition (docs/teaching.md): dist/teacher, an nbgrader course with the model
+# answers, and dist/student, the hand-outs without them.
+student: $(CLASSROOM_STAMP)
+	$(BIN)/python -m classroom build --out dist
+
+# Build it and autograde both ways in smoke mode: the teacher's answers must earn every
+# auto-graded point, the unanswered hand-outs none (also part of `make test`).
+classroom-check: $(CLASSROOM_STAMP)
+	GLUON_DENSENET_SMOKE=$${GLUON_DENSENET_SMOKE-1} $(BIN)/python -m classroom check --out build/classroom
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache runs
+	rm -rf $(VENV) .pytest_cache runs build dist

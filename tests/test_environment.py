@@ -36,7 +36,7 @@ def test_conda_environment_installs_the_pyproject_pins():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     deps = env["dependencies"]
     pip = next(d["pip"] for d in deps if isinstance(d, dict))
-    assert pip == ["-e .[cpu,notebooks,test]"]
+    assert pip == ["-e .[cpu,notebooks,test,classroom]"]
     assert "python=3.11" in deps and _pyproject()["requires-python"] == ">=3.11,<3.12"
 
 
@@ -74,6 +74,15 @@ def test_what_chapters_import_is_declared():
     imported -= {"IPython", "matplotlib_inline"}
     missing = {DISTRIBUTION.get(m, m) for m in imported} - declared
     assert not missing, f"chapters import {sorted(missing)}, not in the notebooks extra"
+
+
+def test_what_classroom_imports_is_declared():
+    project = _pyproject()
+    declared = (_names(project["dependencies"]) | {"mxnet", "traitlets", "sqlalchemy"}  # nbgrader's
+                | _names(project["optional-dependencies"]["notebooks"])
+                | _names(project["optional-dependencies"]["classroom"]))
+    imported = _third_party_imports((ROOT / "classroom").glob("*.py"))
+    assert {DISTRIBUTION.get(m, m) for m in imported} <= declared
 
 
 def test_running_on_supported_python():

@@ -1,0 +1,1 @@
+"""The classroom edition: nbgrader hand-outs without answers, and their grading check."""
