@@ -37,9 +37,10 @@
 # **Prerequisites.** Convolutions, batch normalisation and ReLU; Gluon's `HybridBlock`;
 # ResNet's residual block (*Dive into Deep Learning*, chapters 7 and 8).
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1): about 4
-# s in either mode: the chapter only builds blocks, so smoke mode and a full run do the
-# same work.
+# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
+# pages` prints each chapter's seconds, and the experiments' own times are in their
+# results): about 4 s in either mode: the chapter only builds blocks, so smoke mode and
+# a full run do the same work.
 #
 # **References.**
 #
@@ -366,9 +367,8 @@ print("input gradient:", X.grad.shape)
 #
 # Each exercise has a cell for your answer and, where code can check the answer, a cell
 # of tests. In the teacher's version (the chapters in `notebooks/` and their web pages) the
-# answer cells hold model answers. The classroom edition (`make student`, see
-# `docs/teaching.md`) empties them, and further tests, hidden from students, run when
-# nbgrader grades the work.
+# answer cells hold model answers. The classroom edition (`make student`) empties them,
+# and further tests, hidden from students, run when nbgrader grades the work.
 #
 # ### Exercise 1.1: how many weights does a dense block have?
 #
@@ -376,8 +376,8 @@ print("input gradient:", X.grad.shape)
 # 3×3 convolution holds $9\,(c_0 + (\ell - 1)k)\,k$ weights. Write
 # `layer_in_channels(c0, num_layers, k)`, the list of the input widths of the block's
 # layers, and `block_conv_weights(c0, num_layers, k)`, the number of 3×3 convolution
-# weights in the whole block. The loop below prints the count for three block lengths
-# of DenseNet-121; compare how fast it grows with $L$.
+# weights in the whole block. The loop below prints the count for $c_0 = 64$, $k = 32$
+# and three block lengths; compare how fast it grows with $L$.
 
 # %% nbgrader={"grade": false, "grade_id": "ex-1-1-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def layer_in_channels(c0, num_layers, k):
@@ -399,12 +399,13 @@ for L in (6, 12, 24):
 assert layer_in_channels(3, 2, 10) == [3, 13]
 assert block_conv_weights(3, 2, 10) == 9 * 3 * 10 + 9 * 13 * 10
 ### BEGIN HIDDEN TESTS
-for c0, L, k in [(64, 6, 32), (16, 3, 12), (5, 1, 7)]:
-    reference = DenseBlock(L, k, in_channels=c0)
+for c_first, n_layers, k_growth in [(64, 6, 32), (16, 3, 12), (5, 1, 7)]:
+    reference = DenseBlock(n_layers, k_growth, in_channels=c_first)
     reference.initialize()
     kernels = [p.shape for p in reference.collect_params().values() if len(p.shape) == 4]
-    assert layer_in_channels(c0, L, k) == [shape[1] for shape in kernels]
-    assert block_conv_weights(c0, L, k) == sum(int(np.prod(shape)) for shape in kernels)
+    assert layer_in_channels(c_first, n_layers, k_growth) == [shape[1] for shape in kernels]
+    assert block_conv_weights(c_first, n_layers, k_growth) == \
+        sum(int(np.prod(shape)) for shape in kernels)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -462,13 +463,18 @@ assert count_parameters(res) == count_parameters(dense)
 # and what DenseNet gains by concatenating instead.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "ex-1-3-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# *Model answer.* What makes a very deep ResNet trainable is the identity path: the
-# input reaches the output, and the gradient reaches the input, unchanged, whatever
-# $f$ does. Addition provides that path and keeps the width fixed (the residual block
-# above returns its 16 channels), so no concatenation is needed for depth. The price is
-# that $f(\mathbf{x})$ is mixed into the same 16 channels: a later layer cannot read an
-# earlier layer's features apart from the sum, so every layer must produce the full
-# width. The dense layer has exactly as many parameters (printed above), but returns
-# 32 channels: the 16 it received, untouched, plus 16 new ones. Because earlier
-# features stay readable, each dense layer only has to add $k$ new channels, which is
-# why DenseNet's layers can be so narrow; chapter 7 counts what that saves.
+# *Model answer.* What makes a very deep ResNet trainable is the identity path. The
+# input reaches the output unchanged, and since
+# $\partial\mathbf{y}/\partial\mathbf{x} = I + \partial f/\partial\mathbf{x}$, the
+# gradient always has a term that reaches the input unchanged, whatever $f$ does (He et
+# al., 2016, *Identity Mappings in Deep Residual Networks*,
+# [arXiv:1603.05027](https://arxiv.org/abs/1603.05027)). Addition provides that path
+# and keeps the width fixed (the residual block above returns its 16 channels), so no
+# concatenation is needed for depth. The price is that $f(\mathbf{x})$ is mixed into
+# the same channels: a later layer cannot read an earlier layer's features apart from
+# the sum, and every branch must end at the full width of the sum (ResNet-50's
+# bottleneck narrows inside the branch, but its last 1×1 convolution widens back). The
+# dense layer has exactly as many parameters (printed above), but returns 32 channels:
+# the 16 it received, untouched, plus 16 new ones. Because earlier features stay
+# readable, each dense layer only has to add $k$ new channels, which is why DenseNet's
+# layers can be so narrow; chapter 7 counts what that saves.

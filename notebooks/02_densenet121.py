@@ -36,8 +36,9 @@
 #
 # **Prerequisites.** Chapter 1.
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1): about 6
-# s in either mode: nothing trains.
+# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
+# pages` prints each chapter's seconds, and the experiments' own times are in their
+# results): about 6 s in either mode: nothing trains.
 #
 # **References.**
 #
@@ -566,9 +567,8 @@ except ValueError as err:
 #
 # Each exercise has a cell for your answer and, where code can check the answer, a cell
 # of tests. In the teacher's version (the chapters in `notebooks/` and their web pages) the
-# answer cells hold model answers. The classroom edition (`make student`, see
-# `docs/teaching.md`) empties them, and further tests, hidden from students, run when
-# nbgrader grades the work.
+# answer cells hold model answers. The classroom edition (`make student`) empties them,
+# and further tests, hidden from students, run when nbgrader grades the work.
 #
 # ### Exercise 2.1: counting layers from a block configuration
 #
@@ -576,7 +576,8 @@ except ValueError as err:
 # the dense blocks, one 1×1 convolution per transition, and the classifier. Write
 # `weighted_layers(block_config, bottleneck=True)`, which returns that count for any
 # block configuration, with two convolutions per dense layer when it has a bottleneck
-# and one when it does not. Check it on the four ImageNet nets of the paper's Table 1.
+# and one when it does not. The cell applies it to every net of the library's spec
+# table: Table 1's four, and DenseNet-161, which torchvision adds.
 
 # %% nbgrader={"grade": false, "grade_id": "ex-2-1-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def weighted_layers(block_config, bottleneck=True):
@@ -608,7 +609,8 @@ for config, bn_size in [((6, 12, 32, 32), 4), ((2, 3), 4), ((4, 4, 4, 4), None),
 # $L = 6n + 4$ for $n$ layers per block.
 #
 # 1. Write `bc_block_config(depth)`, which returns the block configuration `(n, n, n)`
-#    and raises a `ValueError` for a depth that is not of the form $6n + 4$.
+#    and raises a `ValueError` for a depth that is not of the form $6n + 4$ with
+#    $n \geq 1$.
 # 2. Build `bc100`, DenseNet-BC with $L = 100$ and $k = 12$, with the `DenseNet` class
 #    (`bn_size=4`, `stem="cifar"`, 10 classes, `in_channels=3`), and count its
 #    parameters. The paper's Table 2 gives 0.8 M.

@@ -47,9 +47,10 @@
 # **Prerequisites.** Chapters 1 and 2; softmax classification, minibatch SGD and
 # cross-entropy loss (*Dive into Deep Learning*, chapters 3 and 4).
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1): about 14
-# s in smoke mode; about 7 min 10 s in a full run (432 s), nearly all of it the 10-epoch
-# training.
+# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
+# pages` prints each chapter's seconds, and the experiments' own times are in their
+# results): about 14 s in smoke mode; about 7 min in a full run (432 s), nearly all of
+# it the 10-epoch training.
 #
 # **References.**
 #
@@ -336,9 +337,8 @@ print(f"history reloaded: {len(reloaded_history)} epochs (ran {EPOCHS})")
 #
 # Each exercise has a cell for your answer and, where code can check the answer, a cell
 # of tests. In the teacher's version (the chapters in `notebooks/` and their web pages) the
-# answer cells hold model answers. The classroom edition (`make student`, see
-# `docs/teaching.md`) empties them, and further tests, hidden from students, run when
-# nbgrader grades the work.
+# answer cells hold model answers. The classroom edition (`make student`) empties them,
+# and further tests, hidden from students, run when nbgrader grades the work.
 #
 # ### Exercise 3.1: which class is hardest?
 #
@@ -373,8 +373,8 @@ assert np.isclose((per_class_accuracy(cm) * cm.sum(1)).sum() / cm.sum(), np.trac
 # ### Exercise 3.2: a DenseNet for tabular data
 #
 # *Dive into Deep Learning* (§8.7, exercise 5) asks for an MLP built on DenseNet's
-# idea, applied to the book's house-price data, and readers of its discussion forum
-# posted such nets. Kaggle's house-price data cannot be downloaded here, so this
+# idea, applied to the book's house-price data. Kaggle's house-price data cannot be
+# downloaded here, so this
 # exercise uses another small regression table that ships with scikit-learn: the
 # diabetes data of Efron et al. (2004), 442 patients, 10 standardised features, and a
 # measure of disease progression one year later. The cell below splits it (three
@@ -496,11 +496,12 @@ assert np.mean(dense_r2) > 0.15, "the dense MLP should explain at least 15% of t
 # *Model answer.* Not on this table. Over 10 seeds, `DenseMLP(3, 16)` reached a held-out
 # $R^2$ of 0.277 ± 0.039 and the plain MLP of about the same size 0.301 ± 0.029. The
 # dense one was ahead on only 4 of the 10 seeds, and the paired difference (−0.024,
-# p = 0.19) is no evidence either way. Both lost to ridge regression, a linear model with
+# p = 0.185) is no evidence either way. Both lost to ridge regression, a linear model with
 # 11 parameters ($R^2$ = 0.358): on 331 training rows the simplest model wins (all
 # figures printed above). DenseNet's argument is feature reuse across depth
 # (Huang et al., 2017): later layers read the feature maps earlier ones computed. A
-# 10-feature table gives a shallow MLP little to reuse. Where this stops: one small
+# plausible reason for the result, not tested here, is that a 10-feature table gives a
+# shallow MLP little to reuse. Where this stops: one small
 # table, one split, one training recipe (Adam, 30 epochs, no tuning). On a large table
 # with many interacting features, such as the book's house prices (not reachable
 # here), the ranking may differ; measure before believing either way.

@@ -55,9 +55,11 @@
 #
 # **Prerequisites.** Chapters 2 and 3.
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1): about 25
-# s in smoke mode. A full run takes about 6 s while it reuses the committed measurements
-# (`notebooks/results/04_memory.json`), and about 3 min to redo them (184 s).
+# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
+# pages` prints each chapter's seconds, and the experiments' own times are in their
+# results): about 25 s in smoke mode. A full run takes about 6 s while it reuses the
+# committed measurements (`notebooks/results/04_memory.json`), and about 3 min more to
+# redo them (184 s).
 #
 # **References.**
 #
@@ -440,9 +442,8 @@ print(f"* Memory-efficient step (DenseNet-121, {len(me)} configurations, measure
 #
 # Each exercise has a cell for your answer and, where code can check the answer, a cell
 # of tests. In the teacher's version (the chapters in `notebooks/` and their web pages) the
-# answer cells hold model answers. The classroom edition (`make student`, see
-# `docs/teaching.md`) empties them, and further tests, hidden from students, run when
-# nbgrader grades the work.
+# answer cells hold model answers. The classroom edition (`make student`) empties them,
+# and further tests, hidden from students, run when nbgrader grades the work.
 #
 # ### Exercise 4.1: the concatenations of one dense block
 #
@@ -473,11 +474,12 @@ assert concat_bytes(64, 6, 32, 56) == (6 * 64 + 32 * 21) * 56 * 56 * 4
 # against the analytic count of the graph itself: the Concat outputs of a real block
 from gluon_densenet import DenseBlock
 
-for c0, layers, k, side, batch in [(64, 6, 32, 56, 1), (24, 5, 12, 9, 2), (128, 12, 32, 28, 3)]:
-    rows = activation_rows(DenseBlock(layers, k, bn_size=4, in_channels=c0),
-                           (batch, c0, side, side))
-    graph = sum(r.bytes for r in rows if r.op == "Concat")
-    assert abs(concat_bytes(c0, layers, k, side, batch) - graph) <= 0.01 * graph
+for c_first, n_layers, k_growth, side, batch in [(64, 6, 32, 56, 1), (24, 5, 12, 9, 2),
+                                                 (128, 12, 32, 28, 3)]:
+    block_rows = activation_rows(DenseBlock(n_layers, k_growth, bn_size=4, in_channels=c_first),
+                                 (batch, c_first, side, side))
+    graph = sum(r.bytes for r in block_rows if r.op == "Concat")
+    assert abs(concat_bytes(c_first, n_layers, k_growth, side, batch) - graph) <= 0.01 * graph
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -530,11 +532,13 @@ assert max_batch_169 == int((BUDGET - 3 * weights) // activations)
 #   the same. Cost: more, smaller steps, which use the hardware less well, and
 #   BatchNorm statistics from fewer images. To check it, measure `measure_peak` at half
 #   the batch.
-# * **Lower precision.** Activations stored in float16 take 2 bytes instead of 4, half
-#   of every row of the analytic count (`activation_rows(..., dtype_bytes=2)`). Cost:
-#   loss scaling and some numerical risk; MXNet's automatic mixed precision
-#   (`mxnet.contrib.amp`) targets GPUs.
+# * **Lower precision.** An activation stored in float16 takes 2 bytes instead of 4,
+#   half its row of the analytic count (`activation_rows(..., dtype_bytes=2)` gives the
+#   all-float16 bound). Mixed precision keeps some operators, BatchNorm among them, in
+#   float32, so the saving is smaller. Cost: loss scaling and some numerical risk.
 # * **Recomputation in general** (gradient checkpointing; Chen et al., 2016, *Training
 #   Deep Nets with Sublinear Memory Cost*, arXiv 1604.06174): keep only some layers'
 #   outputs and recompute the rest in backward. The memory-efficient step is its
-#   DenseNet-specific form, and its cost is the extra time per step printed above.
+#   DenseNet-specific form. Its cost is recomputation time; on this CPU the steps
+#   printed above took ×0.98 to ×1.18 the standard step's time, one measurement each,
+#   so no clear cost shows here.

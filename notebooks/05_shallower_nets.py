@@ -55,10 +55,11 @@
 #
 # **Prerequisites.** Chapter 3; a two-sample or paired *t* test.
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1): about 25
-# s in smoke mode. A full run takes about 3.5 min while it reuses the committed results
-# (211 s, the training of exercise 5.1), and about 50 min more to redo the race (2,236
-# s) and the 10-minute run (515 s).
+# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
+# pages` prints each chapter's seconds, and the experiments' own times are in their
+# results): about 25 s in smoke mode. A full run takes about 3.5 min while it reuses the
+# committed results (211 s, most of it the training of exercise 5.1), and about 46 min
+# more to redo the race (2,236 s) and the 10-minute run (515 s).
 #
 # **References.**
 #
@@ -299,13 +300,12 @@ plt.show()
 #
 # Each exercise has a cell for your answer and, where code can check the answer, a cell
 # of tests. In the teacher's version (the chapters in `notebooks/` and their web pages) the
-# answer cells hold model answers. The classroom edition (`make student`, see
-# `docs/teaching.md`) empties them, and further tests, hidden from students, run when
-# nbgrader grades the work.
+# answer cells hold model answers. The classroom edition (`make student`) empties them,
+# and further tests, hidden from students, run when nbgrader grades the work.
 #
 # ### Exercise 5.1: a DenseNet under 100,000 parameters
 #
-# `d2l-21` has about a million parameters. Design `MY_NET`, a `NetSpec` with fewer than
+# `d2l-21` has 757,322 parameters (the table above). Design `MY_NET`, a `NetSpec` with fewer than
 # 100,000 parameters, and train it exactly as the race above trained the family: the
 # same seeds, epochs and data (`seeded_runs`). The cell prints its accuracy next to
 # `d2l-21`'s, seed by seed.

@@ -42,9 +42,10 @@
 #
 # **Prerequisites.** Chapters 1 and 5.
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1): about 6
-# s in smoke mode. A full run takes about 4 s while it reuses the committed results, and
-# about 12.5 min to redo the runs (746 s).
+# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
+# pages` prints each chapter's seconds, and the experiments' own times are in their
+# results): about 6 s in smoke mode. A full run takes about 4 s while it reuses the
+# committed results, and about 12.5 min more to redo the runs (746 s).
 #
 # **References.**
 #
@@ -220,9 +221,8 @@ else:
 #
 # Each exercise has a cell for your answer and, where code can check the answer, a cell
 # of tests. In the teacher's version (the chapters in `notebooks/` and their web pages) the
-# answer cells hold model answers. The classroom edition (`make student`, see
-# `docs/teaching.md`) empties them, and further tests, hidden from students, run when
-# nbgrader grades the work.
+# answer cells hold model answers. The classroom edition (`make student`) empties them,
+# and further tests, hidden from students, run when nbgrader grades the work.
 #
 # ### Exercise 6.1: a transition layer with max pooling
 #

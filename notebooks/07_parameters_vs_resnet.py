@@ -43,8 +43,9 @@
 #
 # **Prerequisites.** Chapter 2; ResNet (*Dive into Deep Learning*, §8.6).
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1): about 6
-# s in either mode; section 4 reads chapter 5's committed results.
+# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
+# pages` prints each chapter's seconds, and the experiments' own times are in their
+# results): about 6 s in either mode; section 4 reads chapter 5's committed results.
 #
 # **References.**
 #
@@ -235,9 +236,8 @@ else:
 #
 # Each exercise has a cell for your answer and, where code can check the answer, a cell
 # of tests. In the teacher's version (the chapters in `notebooks/` and their web pages) the
-# answer cells hold model answers. The classroom edition (`make student`, see
-# `docs/teaching.md`) empties them, and further tests, hidden from students, run when
-# nbgrader grades the work.
+# answer cells hold model answers. The classroom edition (`make student`) empties them,
+# and further tests, hidden from students, run when nbgrader grades the work.
 #
 # ### Exercise 7.1: the weights of a convolution
 #
@@ -275,10 +275,9 @@ for c_in, c_out, kernel, bias in [(3, 64, 7, False), (992, 128, 1, False), (5, 7
 # ### Exercise 7.2: what does compression save?
 #
 # Write `params_with_compression(theta)`, the number of parameters of DenseNet-121
-# (1000 classes, RGB input) built with compression θ = `theta`
-# (`DenseNet((6, 12, 24, 16), compression=theta, classes=1000, in_channels=3)`, which
-# has the bottleneck layers by default). The cell prints the count without compression,
-# with the paper's θ = 0.5 and with θ = 0.25.
+# (1000 classes, RGB input) built with the `DenseNet` class and compression θ =
+# `theta`, everything else as in the paper's DenseNet-121. The cell prints the count
+# without compression, with the paper's θ = 0.5 and with θ = 0.25.
 
 # %% nbgrader={"grade": false, "grade_id": "ex-7-2-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 from gluon_densenet import DenseNet, count_parameters
@@ -309,8 +308,9 @@ assert params_with_compression(1.0) > params_with_compression(0.5) > params_with
 # %% [markdown]
 # ### Exercise 7.3: doubling the growth rate
 #
-# Compute `k64_ratio`, the parameters of DenseNet-121 with growth rate $k = 64$ (and
-# everything else unchanged) divided by those of the real one ($k = 32$). Then explain
+# Compute `k64_ratio`, the parameters of DenseNet-121 with growth rate $k = 64$ divided
+# by those of the real one ($k = 32$). Change nothing else: the 64 initial features,
+# the bottleneck width $4k$, θ = 0.5 and the 1000 classes stay. Then explain
 # in the cell after the tests why doubling $k$ multiplies the parameters by nearly 4,
 # and why not by exactly 4.
 
