@@ -1,12 +1,15 @@
 """``python -m classroom build|check [--out DIR] [--chapter NAME ...]``.
 
-``build`` (``make student``) writes ``DIR/teacher`` and ``DIR/student``. ``check`` builds
-them too, then autogrades the teacher's answers and the unanswered hand-out of every
-chapter and fails unless the first earns every auto-graded point and the second none.
+``build`` (``make student``) writes ``DIR/teacher`` (default ``dist``) and ``DIR/student``.
+``check`` builds them too (default ``build/classroom``), then autogrades the teacher's
+answers and the unanswered hand-out of every chapter, in smoke mode unless
+``GLUON_DENSENET_SMOKE`` is set, and fails unless the first earns every auto-graded
+point and the second none.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import defaultdict
@@ -49,14 +52,19 @@ def _table(grades) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classroom", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["build", "check"])
-    parser.add_argument("--out", type=Path, default=Path("dist"),
-                        help="where teacher/ and student/ go (default: dist)")
+    parser.add_argument("--out", type=Path,
+                        help="where teacher/ and student/ go (default: dist for build, "
+                             "build/classroom for check)")
     parser.add_argument("--chapter", action="append", choices=chapters(), metavar="NAME",
                         help="only this chapter (repeatable; default: all)")
     args = parser.parse_args(argv)
+    out = args.out or Path("dist" if args.command == "build" else "build/classroom")
+    if args.command == "check":
+        # grade in smoke mode unless told otherwise: seconds per chapter, not minutes
+        os.environ.setdefault("GLUON_DENSENET_SMOKE", "1")
     start = time.perf_counter()
     try:
-        teacher, student = build(args.out, args.chapter)
+        teacher, student = build(out, args.chapter)
         found = leaks(student)
         print(f"built {teacher} (nbgrader course, with answers) and {student} (hand-out) "
               f"in {time.perf_counter() - start:.0f} s")

@@ -20,6 +20,10 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 CONFIG = Path(__file__).with_name("nbgrader_config.py")
+COURSE_ID = "gluon-densenet"
+"""As in ``nbgrader_config.py``."""
+STUDENT_WORK = ("submitted", "autograded", "feedback")
+"""Folders of an nbgrader course that hold students' work, which a rebuild must not touch."""
 KEY, UNANSWERED = "teacher-key", "unanswered"
 """The two submissions ``autograde_both`` grades."""
 LEAKS = ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "Model answer")
@@ -67,32 +71,46 @@ def _run(result: dict, what: str) -> None:
         raise ClassroomError(f"{what} failed: {detail[-1] if detail else 'no message'}")
 
 
+def student_work(teacher: Path) -> list[str]:
+    """The folders of an existing course that hold students' work (non-empty)."""
+    return [d for d in STUDENT_WORK
+            if (Path(teacher) / d).is_dir() and any((Path(teacher) / d).iterdir())]
+
+
 def build(out: Path, names: list[str] | None = None) -> tuple[Path, Path]:
     """Write ``out/teacher`` (an nbgrader course: ``source/`` with the model answers,
     ``release/``, ``gradebook.db``) and ``out/student`` (the hand-out: answers, hidden
     tests and outputs removed). Both are built beside ``out`` and moved into place only
-    when every chapter succeeded, so a failed build leaves the old ones intact."""
+    when every chapter succeeded, so a failed build leaves the old ones intact. A course
+    that already holds students' work is never replaced."""
     names = names or chapters()
     out = Path(out).resolve()
+    work = student_work(out / "teacher")
+    if work:
+        raise ClassroomError(f"{out / 'teacher'} holds students' work ({', '.join(work)}); "
+                             "move it away or build elsewhere with --out")
     staging = out / ".building"
     shutil.rmtree(staging, ignore_errors=True)
-    teacher, student = staging / "teacher", staging / "student"
-    for name in names:
-        source = teacher / "source" / name
-        source.mkdir(parents=True)
-        shutil.copy2(NOTEBOOKS / f"{name}.ipynb", source)
-        for result in results_used(name):
-            (source / "results").mkdir(exist_ok=True)
-            shutil.copy2(result, source / "results")
-    shutil.copy2(CONFIG, teacher / "nbgrader_config.py")
-    api = _api(teacher)
-    for name in names:
-        _run(api.generate_assignment(name, force=True), f"nbgrader generate_assignment {name}")
-        shutil.copytree(teacher / "release" / name, student / name)
-    for final, built in ((out / "teacher", teacher), (out / "student", student)):
-        shutil.rmtree(final, ignore_errors=True)
-        built.rename(final)
-    staging.rmdir()
+    try:
+        teacher, student = staging / "teacher", staging / "student"
+        for name in names:
+            source = teacher / "source" / name
+            source.mkdir(parents=True)
+            shutil.copy2(NOTEBOOKS / f"{name}.ipynb", source)
+            for result in results_used(name):
+                (source / "results").mkdir(exist_ok=True)
+                shutil.copy2(result, source / "results")
+        shutil.copy2(CONFIG, teacher / "nbgrader_config.py")
+        api = _api(teacher)
+        for name in names:
+            _run(api.generate_assignment(name, force=True),
+                 f"nbgrader generate_assignment {name}")
+            shutil.copytree(teacher / "release" / name, student / name)
+        for final, built in ((out / "teacher", teacher), (out / "student", student)):
+            shutil.rmtree(final, ignore_errors=True)
+            built.rename(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out / "teacher", out / "student"
 
 
@@ -138,15 +156,15 @@ def autograde_both(teacher: Path, names: list[str] | None = None) -> list[Grade]
             shutil.rmtree(submitted, ignore_errors=True)
             shutil.copytree(origin, submitted)
     api = _api(teacher)
-    # nbgrader 0.9.6's autograde warns under SQLAlchemy 2.1 (SAWarning, "not in session");
-    # the scores it records are unaffected (the grading check tests them both ways).
+    # nbgrader 0.9.6's autograde warns "not in session" (SAWarning) under SQLAlchemy 2.0 and
+    # 2.1 alike; the scores it records are unaffected (the check tests them both ways).
     with warnings.catch_warnings(action="ignore", category=SAWarning):
         for name in names:
             for student in (KEY, UNANSWERED):
                 _run(api.autograde(name, student, force=True, create=True),
                      f"nbgrader autograde {name} for {student}")
     grades = []
-    with Gradebook(f"sqlite:///{teacher / 'gradebook.db'}") as gradebook:
+    with Gradebook(f"sqlite:///{teacher / 'gradebook.db'}", COURSE_ID) as gradebook:
         for name in names:
             for student in (KEY, UNANSWERED):
                 submission = gradebook.find_submission(name, student)
@@ -173,9 +191,23 @@ def failed_cells(teacher: Path, student: str, in_exercises: bool = True) -> list
     return found
 
 
+def unrestored_tests(teacher: Path, student: str) -> list[str]:
+    """Test cells of ``student``'s autograded notebooks that lack their hidden tests: every
+    test cell has some (tests/test_classroom.py), and autograde must have put them back."""
+    found = []
+    for path in sorted((Path(teacher) / "autograded" / student).glob("*/*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("grade") and \
+                    "### BEGIN HIDDEN TESTS" not in cell.source:
+                found.append(f"{path.name} {meta['grade_id']}")
+    return found
+
+
 def problems(grades: list[Grade], teacher: Path) -> list[str]:
     """Everything that makes the grading check fail, one line each (empty: it passed)."""
-    found = []
+    found = [f"{student}: hidden tests not restored in {cell}"
+             for student in (KEY, UNANSWERED) for cell in unrestored_tests(teacher, student)]
     for g in grades:
         if g.kind != "test":
             continue

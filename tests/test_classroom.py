@@ -103,6 +103,31 @@ def test_build_writes_a_course_and_a_hand_out(built):
     assert not (teacher.parent / ".building").exists()
 
 
+def test_a_course_with_students_work_is_never_replaced(tmp_path, capsys):
+    from classroom.__main__ import main
+
+    work = tmp_path / "teacher" / "submitted" / "ada" / "01_dense_blocks"
+    work.mkdir(parents=True)
+    (work / "01_dense_blocks.ipynb").write_text("ada's answers")
+    with pytest.raises(course.ClassroomError, match="holds students' work"):
+        course.build(tmp_path, ["01_dense_blocks"])
+    assert main(["build", "--out", str(tmp_path), "--chapter", "01_dense_blocks"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert (work / "01_dense_blocks.ipynb").read_text() == "ada's answers"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["teacher"]
+
+
+def test_a_failed_build_leaves_the_old_one(tmp_path):
+    old = tmp_path / "student" / "old.txt"
+    old.parent.mkdir()
+    old.write_text("last week's hand-out")
+    with pytest.raises(FileNotFoundError):
+        course.build(tmp_path, ["01_dense_blocks", "99_no_such_chapter"])
+    assert old.read_text() == "last week's hand-out"
+    assert not (tmp_path / ".building").exists() and not (tmp_path / "teacher").exists()
+
+
 def test_hand_out_carries_no_answer(built):
     _, student = built
     assert course.leaks(student) == []
@@ -123,3 +148,5 @@ def test_autograde_both_directions(built, monkeypatch):
     broken = [course.Grade(g.chapter, g.student, g.cell, g.kind, 0.0, g.max_score)
               for g in tests if g.student == course.KEY]
     assert len(course.problems(broken, teacher)) == len(broken)
+    # nbgrader put the hidden tests back before it ran them (the hand-out lacks them)
+    assert course.unrestored_tests(teacher, course.UNANSWERED) == []
