@@ -20,8 +20,6 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 CONFIG = Path(__file__).with_name("nbgrader_config.py")
-COURSE_ID = "gluon-densenet"
-"""As in ``nbgrader_config.py``."""
 STUDENT_WORK = ("submitted", "autograded", "feedback")
 """Folders of an nbgrader course that hold students' work, which a rebuild must not touch."""
 KEY, UNANSWERED = "teacher-key", "unanswered"
@@ -114,15 +112,20 @@ def build(out: Path, names: list[str] | None = None) -> tuple[Path, Path]:
     return out / "teacher", out / "student"
 
 
+def _cells(folder: Path):
+    """``(notebook file name, cell index, cell)`` for every notebook in ``folder/*/``."""
+    for path in sorted(Path(folder).glob("*/*.ipynb")):
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            yield path.name, i, cell
+
+
 def leaks(student: Path) -> list[str]:
     """Solution or hidden-test text, or stored outputs, in the hand-out's notebooks."""
     found = []
-    for path in sorted(Path(student).glob("*/*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        for i, cell in enumerate(nb.cells):
-            found += [f"{path.name} cell {i}: {text!r}" for text in LEAKS if text in cell.source]
-            if cell.get("outputs"):
-                found.append(f"{path.name} cell {i}: stored output")
+    for name, i, cell in _cells(student):
+        found += [f"{name} cell {i}: {text!r}" for text in LEAKS if text in cell.source]
+        if cell.get("outputs"):
+            found.append(f"{name} cell {i}: stored output")
     return found
 
 
@@ -164,7 +167,8 @@ def autograde_both(teacher: Path, names: list[str] | None = None) -> list[Grade]
                 _run(api.autograde(name, student, force=True, create=True),
                      f"nbgrader autograde {name} for {student}")
     grades = []
-    with Gradebook(f"sqlite:///{teacher / 'gradebook.db'}", COURSE_ID) as gradebook:
+    with Gradebook(f"sqlite:///{teacher / 'gradebook.db'}",
+                   api.coursedir.course_id) as gradebook:
         for name in names:
             for student in (KEY, UNANSWERED):
                 submission = gradebook.find_submission(name, student)
@@ -181,13 +185,11 @@ def failed_cells(teacher: Path, student: str, in_exercises: bool = True) -> list
     ``in_exercises=False`` only those that are neither an answer nor a test cell, i.e. a
     chapter's own code that broke."""
     found = []
-    for path in sorted((Path(teacher) / "autograded" / student).glob("*/*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        for i, cell in enumerate(nb.cells):
-            meta = cell.metadata.get("nbgrader", {})
-            failed = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
-            if failed and (in_exercises or not (meta.get("solution") or meta.get("grade"))):
-                found.append(f"{path.name} cell {i}: {cell.source.splitlines()[0][:60]!r}")
+    for name, i, cell in _cells(Path(teacher) / "autograded" / student):
+        meta = cell.metadata.get("nbgrader", {})
+        failed = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        if failed and (in_exercises or not (meta.get("solution") or meta.get("grade"))):
+            found.append(f"{name} cell {i}: {cell.source.splitlines()[0][:60]!r}")
     return found
 
 
@@ -195,12 +197,11 @@ def unrestored_tests(teacher: Path, student: str) -> list[str]:
     """Test cells of ``student``'s autograded notebooks that lack their hidden tests: every
     test cell has some (tests/test_classroom.py), and autograde must have put them back."""
     found = []
-    for path in sorted((Path(teacher) / "autograded" / student).glob("*/*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type == "code" and meta.get("grade") and \
-                    "### BEGIN HIDDEN TESTS" not in cell.source:
-                found.append(f"{path.name} {meta['grade_id']}")
+    for name, _, cell in _cells(Path(teacher) / "autograded" / student):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and \
+                "### BEGIN HIDDEN TESTS" not in cell.source:
+            found.append(f"{name} {meta['grade_id']}")
     return found
 
 
