@@ -36,7 +36,7 @@ def test_conda_environment_installs_the_pyproject_pins():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     deps = env["dependencies"]
     pip = next(d["pip"] for d in deps if isinstance(d, dict))
-    assert pip == ["-e .[cpu,notebooks,test,classroom]"]
+    assert pip == ["-e .[cpu,notebooks,test,classroom,book]"]
     assert "python=3.11" in deps and _pyproject()["requires-python"] == ">=3.11,<3.12"
 
 
@@ -87,3 +87,12 @@ def test_what_classroom_imports_is_declared():
 
 def test_running_on_supported_python():
     assert sys.version_info[:2] == (3, 11)
+
+
+def test_what_the_book_imports_is_declared():
+    project = _pyproject()
+    declared = (_names(project["dependencies"])
+                | _names(project["optional-dependencies"]["notebooks"])
+                | _names(project["optional-dependencies"]["book"]))
+    imported = _third_party_imports((ROOT / "book").glob("*.py"))
+    assert {DISTRIBUTION.get(m, m) for m in imported} <= declared
