@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 CLASSROOM_STAMP := $(VENV)/.installed-classroom
+BOOK_STAMP := $(VENV)/.installed-book
 
 # An offline copy of Fashion-MNIST beside the clone (as on the project's own machines)
 # is used when GLUON_DENSENET_DATA is not set; elsewhere the data is downloaded.
@@ -14,20 +15,26 @@ ifneq ($(SHARED_DATA),)
 export GLUON_DENSENET_DATA ?= $(abspath $(SHARED_DATA))
 endif
 
-.PHONY: install run test lint test-unit test-notebooks pages full-runs student classroom-check bench clean
+.PHONY: install run test lint test-unit test-notebooks pages full-runs student classroom-check book \
+        book-check bench clean
 
 $(STAMP): pyproject.toml scripts/install.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/install.sh
 	touch $@
 
-# The test extra (pytest, nbval, ruff, pyyaml) and the classroom extra (nbgrader, whose
-# grading check is a test) on top of what `make install` gives.
+# The test extra (pytest, nbval, ruff, pyyaml), the classroom extra (nbgrader, whose
+# grading check is a test) and the book extra (Sphinx, Selenium: the book's browser test)
+# on top of what `make install` gives.
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test,classroom]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test,classroom,book]"
 	touch $@
 
 $(CLASSROOM_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[classroom]"
+	touch $@
+
+$(BOOK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[book]"
 	touch $@
 
 install: $(STAMP)
@@ -70,6 +77,17 @@ student: $(CLASSROOM_STAMP)
 # auto-graded point, the unanswered hand-outs none (also part of `make test`).
 classroom-check: $(CLASSROOM_STAMP)
 	$(BIN)/python -m classroom check --out build/classroom
+
+# The web book: build/book/html, rendered from the committed notebooks (never re-executed),
+# with MathJax served from the book itself. Open build/book/html/index.html.
+book: $(BOOK_STAMP)
+	$(BIN)/python -m book build
+
+# Build it and open every page in headless Chromium (Debian's chromium and chromium-driver):
+# console errors, images, math, links; screenshots in build/book-screenshots/ (also part of
+# `make test`, which skips it where Chromium is not installed).
+book-check: $(BOOK_STAMP)
+	$(BIN)/python -m book check
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
