@@ -203,10 +203,11 @@ print(format_summary(summary(net, (1, 1, RESIZE, RESIZE), max_depth=2, ctx=devic
 #
 # `train` runs minibatch SGD with momentum 0.9 and weight decay $10^{-4}$ on the softmax
 # cross-entropy loss, with the learning rate following a cosine curve from `LR` down to
-# zero. It hybridizes the network (compiling it to a static graph for speed), shows a
-# progress bar per epoch with the running loss, accuracy and throughput, and evaluates
-# on the test set after each epoch. `on_epoch_end=live_plot()` redraws the loss and
-# accuracy curves after each epoch.
+# zero. It hybridizes the network (compiling it to a static graph for speed) and
+# evaluates on the test set after each epoch. In Jupyter it shows a progress bar per
+# epoch with the running loss, accuracy and throughput, and `on_epoch_end=live_plot()`
+# redraws the loss and accuracy curves after each epoch; a static page such as the web
+# book keeps only the final curves and the printed lines.
 #
 # The outputs of this cell (progress, numbers, curves) differ from run to run, so CI
 # does not compare them.
