@@ -20,11 +20,12 @@ NOTEBOOKS = ROOT / "notebooks"
 PAGES = ["index.md", "library.md"]   # the book's own pages; both draw on README
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 SMOKE_LABEL = "SMOKE RUN"   # gluon_densenet.notebook.describe_run's label of a CI-only run
-# The text column at a 1280 px window (measured in Chromium): 676 px, 80 characters of
-# printed output; sphinx-book-theme's full-width cells are 136 % of it (109 characters).
-# Wider figures and tables get a full-width cell; printed sentences are wrapped, as Jupyter
-# wraps them; an output longer than LONG_OUTPUT lines scrolls in its own box.
-COLUMN_PX, COLUMN_CHARS, FULL_WIDTH_CHARS, LONG_OUTPUT = 676, 78, 106, 60
+# The text column at a 1280 px window (measured in Chromium): 676 px, of which an output
+# box's text gets 644 px, 76 characters; sphinx-book-theme's full-width cells are 136 % of
+# the column (105 characters). Wider figures and tables get a full-width cell; printed
+# sentences are wrapped, as Jupyter wraps them; an output longer than LONG_OUTPUT lines
+# scrolls in its own box.
+COLUMN_PX, COLUMN_CHARS, FULL_WIDTH_CHARS, LONG_OUTPUT = 676, 74, 102, 60
 
 
 class BookError(Exception):

@@ -11,7 +11,18 @@ import nbformat
 import pytest
 
 from book import browser
-from book.build import BookError, build, pages, run_box, stage, stage_notebook
+from book.build import (
+    COLUMN_CHARS,
+    FULL_WIDTH_CHARS,
+    LONG_OUTPUT,
+    BookError,
+    build,
+    fit_outputs,
+    pages,
+    run_box,
+    stage,
+    stage_notebook,
+)
 from classroom.course import chapters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +50,26 @@ def test_every_chapter_gets_a_run_box_under_its_header(tmp_path):
         assert "widgets" not in nb.metadata          # no widget manager from a CDN
     assert "results/05_family.json" in run_box("05_shallower_nets")
     assert "results/" not in run_box("01_dense_blocks")   # it reads no committed result
+
+
+def test_outputs_are_fitted_to_the_column():
+    sentence = "The best net for 10 minutes is " + "a DenseNet with few layers, " * 8 + "done."
+    table = "model" + " " * 10 + "  ".join(f"column{i}" for i in range(12))
+    cell = nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+        "stream", name="stdout", text=f"{sentence}\n{table}\n")])
+    fit_outputs(cell)
+    lines = cell.outputs[0].text.split("\n")
+    assert table in lines                                    # a table row is never broken
+    assert "full-width" in cell.metadata.tags                # ... and widens its cell
+    wrapped = [line for line in lines if line and line != table]
+    assert len(wrapped) > 1 and all(len(line) <= FULL_WIDTH_CHARS for line in wrapped)
+    assert " ".join(line.strip() for line in wrapped) == sentence
+
+    narrow = nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+        "stream", name="stdout", text=sentence + "\n" + "line\n" * (LONG_OUTPUT + 1))])
+    fit_outputs(narrow)
+    assert narrow.metadata.tags == ["scroll-output"]
+    assert max(map(len, narrow.outputs[0].text.split("\n"))) <= COLUMN_CHARS
 
 
 @pytest.mark.parametrize("trouble", ["smoke", "unexecuted", "no header"])
