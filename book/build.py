@@ -13,13 +13,13 @@ from pathlib import Path
 import nbformat
 
 from classroom.course import chapters, results_used
+from gluon_densenet.notebook.results import SMOKE_LABEL
 
 BOOK = Path(__file__).resolve().parent
 ROOT = BOOK.parent
 NOTEBOOKS = ROOT / "notebooks"
 PAGES = ["index.md", "library.md"]   # the book's own pages; both draw on README
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-SMOKE_LABEL = "SMOKE RUN"   # gluon_densenet.notebook.describe_run's label of a CI-only run
 # The text column at a 1280 px window (measured in Chromium): 676 px, of which an output
 # box's text gets 644 px, 76 characters; sphinx-book-theme's full-width cells are 136 % of
 # the column (105 characters). Wider figures and tables get a full-width cell; printed
@@ -65,8 +65,9 @@ The download button at the top of the page gives this notebook; it imports
 ::::"""
 
 
-def _png_width(data: str) -> int:
-    return struct.unpack(">I", base64.b64decode(data[:32])[16:20])[0]
+def png_size(head: bytes) -> tuple[int, int]:
+    """``(width, height)`` from the first 24 bytes of a PNG file (its IHDR chunk)."""
+    return struct.unpack(">II", head[16:24])
 
 
 def _is_table(line: str) -> bool:
@@ -98,7 +99,8 @@ def fit_outputs(cell) -> None:
     wide = (any(_is_table(line) and len(line) > COLUMN_CHARS
                 for o in streams for line in o.text.split("\n"))
             or any("<table" in d.get("text/html", "") for d in data)
-            or any("image/png" in d and _png_width(d["image/png"]) > COLUMN_PX for d in data))
+            or any("image/png" in d and png_size(base64.b64decode(d["image/png"][:32]))[0]
+                   > COLUMN_PX for d in data))
     tags = cell.metadata.setdefault("tags", [])
     if wide and "full-width" not in tags:
         tags.append("full-width")
@@ -131,7 +133,7 @@ def stage_notebook(source: Path, dest: Path) -> None:
             grading = cell.metadata.get("nbgrader", {})
             if grading.get("solution") or grading.get("grade"):
                 # an exercise's model answer and its tests: folded until the reader asks
-                cell.metadata["tags"].append("hide-input")
+                cell.metadata.setdefault("tags", []).append("hide-input")
     if not any(WIDGET_VIEW in o.get("data", {}) for o in outputs):
         # tqdm's progress widgets were closed during the run; keeping their state would
         # make the page load the widget manager from a CDN for nothing

@@ -4,7 +4,6 @@ console error, every image loaded, math rendered, every internal link resolving)
 import json
 import os
 import re
-import struct
 from pathlib import Path
 
 import nbformat
@@ -19,6 +18,7 @@ from book.build import (
     build,
     fit_outputs,
     pages,
+    png_size,
     run_box,
     stage,
     stage_notebook,
@@ -27,10 +27,6 @@ from classroom.course import chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-
-
-def _png_size(path: Path) -> tuple[int, int]:
-    return struct.unpack(">II", path.read_bytes()[16:24])
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +142,8 @@ def test_every_page_reads_cleanly_in_chromium(html):
     assert not failed, "\n".join(f"{p}: {line}" for p, lines in failed.items() for line in lines)
     for page in results:
         name = page.removesuffix(".html").replace("/", "--")
-        assert _png_size(shots / f"{name}.png") == (browser.WIDTH, browser.HEIGHT)
-        assert _png_size(shots / f"{name}.full.png")[0] == browser.WIDTH
+        assert png_size((shots / f"{name}.png").read_bytes()) == (browser.WIDTH, browser.HEIGHT)
+        assert png_size((shots / f"{name}.full.png").read_bytes())[0] == browser.WIDTH
 
 
 @needs_chromium

@@ -23,12 +23,13 @@ from typing import Any
 from ..files import read_json, write_json
 from .smoke import env_flag, smoke_mode
 
-__all__ = ["FULL_DIR", "RERUN_ENV", "SMOKE_DIR", "describe_run", "load_result", "output_path",
-           "results_path", "run_metadata", "run_or_load", "write_json"]
+__all__ = ["FULL_DIR", "RERUN_ENV", "SMOKE_DIR", "SMOKE_LABEL", "describe_run", "load_result",
+           "output_path", "results_path", "run_metadata", "run_or_load", "write_json"]
 
 FULL_DIR = "results"
 SMOKE_DIR = "runs"
 RERUN_ENV = "GLUON_DENSENET_RERUN"
+SMOKE_LABEL = "SMOKE RUN"   # how describe_run marks a CI-only result (the web book refuses it)
 
 
 def output_path(name: str, root: str | Path = ".", smoke: bool | None = None) -> Path:
@@ -76,7 +77,7 @@ def describe_run(result: dict[str, Any]) -> str:
     meta = result.get("meta")
     if meta is None:
         return "(a result without run metadata)"
-    kind = ("SMOKE RUN for CI (shipped subset, a few steps): these numbers are not results"
+    kind = (f"{SMOKE_LABEL} for CI (shipped subset, a few steps): these numbers are not results"
             if meta["smoke"] else "Full run")
     device = ", ".join(meta["gpus"]) if meta["gpus"] else f"{meta['cores']}-core CPU"
     load = f"load average {meta['load_before']:.1f} before"
