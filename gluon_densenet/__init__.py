@@ -7,6 +7,7 @@ The package is laid out by what a module is for:
 
 - core, what a user installs: :mod:`.models` (blocks, the DenseNet family, counting),
   :mod:`.data` (Fashion-MNIST), :mod:`.training` (loop, step, checkpoints, speed),
+  :mod:`.pretrained` (ImageNet weights from MXNet's model zoo and torchvision, fine-tuning),
   :mod:`.devices`, :mod:`.plots`, :mod:`.files` and the ``gluon-densenet`` command (:mod:`.cli`);
 - :mod:`.analysis`: what answers the chapters' questions (memory, parameters per stage,
   time budgets, statistics over seeds);
@@ -33,6 +34,9 @@ _EXPORTS = {
                      "try_all_gpus", "try_gpu"], "devices"),
     **dict.fromkeys(["History", "evaluate", "predict", "train"], "training"),
     **dict.fromkeys(["CLASS_NAMES", "load_data"], "data"),
+    **dict.fromkeys(["freeze_features", "from_model_zoo", "from_torchvision",
+                     "replace_classifier", "set_features_lr_mult", "unfreeze_features"],
+                    "pretrained"),
 }
 __all__ = sorted(_EXPORTS)
 

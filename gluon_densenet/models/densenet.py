@@ -16,6 +16,7 @@ works: 32 px Fashion-MNIST as well as 224 px ImageNet.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from mxnet import nd
@@ -180,34 +181,52 @@ class DenseNet(nn.HybridBlock):
 
 # --- factories -----------------------------------------------------------------------
 
-def densenet(depth: int, classes: int = 1000, **kwargs) -> DenseNet:
-    """The DenseNet-BC of the paper's Table 1 with ``depth`` in :data:`DENSENET_SPECS`."""
+def densenet(depth: int, classes: int = 1000, pretrained: bool = False,
+             root: str | os.PathLike | None = None, **kwargs) -> DenseNet:
+    """The DenseNet-BC of the paper's Table 1 with ``depth`` in :data:`DENSENET_SPECS`.
+
+    ``pretrained=True`` loads MXNet's ImageNet weights (depths 121, 161, 169, 201), fetched
+    once into ``root`` (default ``~/.mxnet/models``) by MXNet's model store; ``classes``
+    other than 1000 then gets a new, randomly initialised classifier, and ``in_channels=1``
+    the stem's kernel summed over colour (see :mod:`gluon_densenet.pretrained`).
+    """
     if depth not in DENSENET_SPECS:
         raise ValueError(f"no DenseNet spec for depth {depth}; "
                          f"choose one of {sorted(DENSENET_SPECS)}")
+    if pretrained:
+        from ..pretrained import pretrained_densenet  # imports this module
+        return pretrained_densenet(depth, classes, root=root, **kwargs)
     spec = DENSENET_SPECS[depth]
     return DenseNet(spec.block_config, growth_rate=spec.growth_rate,
                     init_features=spec.init_features, classes=classes, **kwargs)
 
 
-def densenet121(classes: int = 1000, **kwargs) -> DenseNet:
-    """DenseNet-121 (k=32, blocks 6-12-24-16): 7,978,856 parameters with 1000 classes."""
-    return densenet(121, classes, **kwargs)
+def densenet121(classes: int = 1000, pretrained: bool = False,
+                root: str | os.PathLike | None = None, **kwargs) -> DenseNet:
+    """DenseNet-121 (k=32, blocks 6-12-24-16): 7,978,856 parameters with 1000 classes.
+    ``pretrained=True``: MXNet's ImageNet weights (see :func:`densenet`)."""
+    return densenet(121, classes, pretrained, root, **kwargs)
 
 
-def densenet161(classes: int = 1000, **kwargs) -> DenseNet:
-    """DenseNet-161 (k=48, 96 init features, blocks 6-12-36-24)."""
-    return densenet(161, classes, **kwargs)
+def densenet161(classes: int = 1000, pretrained: bool = False,
+                root: str | os.PathLike | None = None, **kwargs) -> DenseNet:
+    """DenseNet-161 (k=48, 96 init features, blocks 6-12-36-24).
+    ``pretrained=True``: MXNet's ImageNet weights (see :func:`densenet`)."""
+    return densenet(161, classes, pretrained, root, **kwargs)
 
 
-def densenet169(classes: int = 1000, **kwargs) -> DenseNet:
-    """DenseNet-169 (k=32, blocks 6-12-32-32)."""
-    return densenet(169, classes, **kwargs)
+def densenet169(classes: int = 1000, pretrained: bool = False,
+                root: str | os.PathLike | None = None, **kwargs) -> DenseNet:
+    """DenseNet-169 (k=32, blocks 6-12-32-32).
+    ``pretrained=True``: MXNet's ImageNet weights (see :func:`densenet`)."""
+    return densenet(169, classes, pretrained, root, **kwargs)
 
 
-def densenet201(classes: int = 1000, **kwargs) -> DenseNet:
-    """DenseNet-201 (k=32, blocks 6-12-48-32)."""
-    return densenet(201, classes, **kwargs)
+def densenet201(classes: int = 1000, pretrained: bool = False,
+                root: str | os.PathLike | None = None, **kwargs) -> DenseNet:
+    """DenseNet-201 (k=32, blocks 6-12-48-32).
+    ``pretrained=True``: MXNet's ImageNet weights (see :func:`densenet`)."""
+    return densenet(201, classes, pretrained, root, **kwargs)
 
 
 def densenet264(classes: int = 1000, **kwargs) -> DenseNet:
