@@ -16,7 +16,7 @@ export GLUON_DENSENET_DATA ?= $(abspath $(SHARED_DATA))
 endif
 
 .PHONY: install run test lint test-unit test-notebooks pages full-runs student classroom-check book \
-        book-check bench clean
+        book-check bench torch clean
 
 $(STAMP): pyproject.toml scripts/install.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/install.sh
@@ -38,6 +38,13 @@ $(BOOK_STAMP): $(STAMP)
 	touch $@
 
 install: $(STAMP)
+
+# Optional, never needed by the package: PyTorch and torchvision for the torchvision converter's
+# tests (skipped without them, except on CI) and the benchmarks' side-by-side runs. These are
+# the releases the project's machines hold on disk (a CUDA build, which runs on the CPU).
+TORCH_PACKAGES ?= torch==2.14.1 torchvision==0.29.1
+torch: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_PACKAGES)
 
 run: $(STAMP)
 	$(BIN)/gluon-densenet train
