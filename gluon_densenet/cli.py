@@ -37,6 +37,7 @@ from .devices import describe_devices, try_all_gpus
 from .files import atomic_write, read_json, unwritable_reason, write_json
 from .models import count_parameters, count_weighted_layers, format_summary, summary
 from .models.registry import MODELS, REFERENCE_MODELS, get_model
+from .pretrained import PRETRAINED_DEPTHS, PretrainedWeightsUnavailable
 from .training.loop import SEED_MAX
 
 DEFAULT_MODEL = "densenet21_d2l"
@@ -204,6 +205,10 @@ def _check_train_args(args: argparse.Namespace) -> None:
             kind = "training" if split == "train" else "test"
             raise CLIError(f"{flag} {value} is more than the {count:,} {kind} images of {which}; "
                            f"pass {flag} {count} or less, or leave it out for all of them{other}")
+    pretrained = [f"densenet{d}" for d in PRETRAINED_DEPTHS]
+    if args.pretrained and args.model not in pretrained:
+        raise CLIError(f"--pretrained: MXNet's model zoo has ImageNet weights for "
+                       f"{', '.join(pretrained)} only, not {args.model}; pass --model densenet121")
     if args.resize < IMAGE_SIZE:
         raise CLIError(f"--resize {args.resize} is smaller than Fashion-MNIST's {IMAGE_SIZE}×"
                        f"{IMAGE_SIZE} images, which are only scaled up; pass --resize 32")
@@ -264,7 +269,8 @@ def _check_resume(args: argparse.Namespace, out: Path, config: dict) -> None:
             raise CLIError(f"{config_path} does not hold a JSON object; delete {out} or pass "
                            "--no-resume to start this run over")
         if saved != config:
-            changed = sorted(k for k in config if saved.get(k) != config[k])
+            changed = sorted(k for k in config.keys() | saved.keys()
+                             if saved.get(k) != config.get(k))
             raise CLIError(f"{out} holds a run with other settings ({', '.join(changed)}); "
                            "pass --out DIR for a new run or --no-resume to start this one over")
     try:
@@ -321,7 +327,10 @@ def _run_config(args: argparse.Namespace) -> dict:
     """
     keys = ("model", "resize", "batch_size", "lr", "optimizer", "schedule", "subset",
             "shipped", "seed", "smoke", "memory_efficient")
-    return {k: getattr(args, k) for k in keys}
+    config = {k: getattr(args, k) for k in keys}
+    if args.pretrained:                  # only when set: runs saved before the option resume
+        config["pretrained"] = True
+    return config
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -351,6 +360,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_paths(args, out)
     config = _run_config(args)
     _check_resume(args, out, config)
+    if args.pretrained:                  # every option is checked: now fetch the weights
+        try:
+            net = _model(args.model, classes=len(CLASS_NAMES), in_channels=1,
+                         memory_efficient=args.memory_efficient, pretrained=True)
+        except PretrainedWeightsUnavailable as err:
+            raise CLIError(f"--pretrained: {err}") from None
 
     try:
         train_iter, test_iter = load_data(args.batch_size, resize=args.resize,
@@ -365,7 +380,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", config, indent=2)
     print(f"{args.model}: {count_weighted_layers(net)} weighted layers, "
-          f"{count_parameters(net):,} parameters; {train_iter.num_examples:,} training and "
+          f"{count_parameters(net):,} parameters"
+          f"{' from ImageNet weights (new 10-class head)' if args.pretrained else ''}; "
+          f"{train_iter.num_examples:,} training and "
           f"{test_iter.num_examples:,} test images at {args.resize} px; "
           f"devices {', '.join(map(str, ctxs))}")
     start = time.time()
@@ -479,6 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--memory-efficient", action="store_true",
                    help="recompute dense layers in backward: about 40%% lower peak memory at "
                         "224 px, at some speed (see README, Performance)")
+    t.add_argument("--pretrained", action="store_true",
+                   help="start from MXNet's ImageNet weights (densenet121/161/169/201, fetched "
+                        "once into $MXNET_HOME/models) with a new 10-class head and the stem "
+                        "summed over colour for grey images")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)

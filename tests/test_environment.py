@@ -49,8 +49,9 @@ def test_every_pin_is_exact():
 def test_runtime_dependencies_are_what_the_package_imports():
     project = _pyproject()
     imported = _third_party_imports((ROOT / "gluon_densenet").rglob("*.py"))
-    # IPython is only imported, guarded, inside Jupyter (plots.live_plot).
-    imported -= {"IPython"}
+    # IPython is only imported, guarded, inside Jupyter (plots.live_plot); torch only to read
+    # a .pth file (pretrained.torchvision), with an error that says to install it.
+    imported -= {"IPython", "torch"}
     declared = _names(project["dependencies"]) | {"mxnet"}
     assert {DISTRIBUTION.get(m, m) for m in imported} == declared
 
@@ -70,8 +71,9 @@ def test_what_chapters_import_is_declared():
     declared = (_names(project["dependencies"]) | {"mxnet"}
                 | _names(project["optional-dependencies"]["notebooks"]))
     imported = _third_party_imports((ROOT / "notebooks").glob("*.py"))
-    # matplotlib_inline and IPython come with Jupyter (d2l's jupyter, ipykernel)
-    imported -= {"IPython", "matplotlib_inline"}
+    # matplotlib_inline and IPython come with Jupyter (d2l's jupyter, ipykernel); torch and
+    # torchvision are optional (chapter 2 skips torchvision's half without them)
+    imported -= {"IPython", "matplotlib_inline", "torch", "torchvision"}
     missing = {DISTRIBUTION.get(m, m) for m in imported} - declared
     assert not missing, f"chapters import {sorted(missing)}, not in the notebooks extra"
 

@@ -224,6 +224,33 @@ def test_offline_pretrained_names_the_file_and_where_to_put_it(tmp_path, monkeyp
         densenet121(pretrained=True, root=tmp_path)
 
 
+def test_cli_train_pretrained_fine_tunes_weights_from_the_model_store(tmp_path, model_store_mirror,
+                                                                      monkeypatch, capsys):
+    from gluon_densenet.cli import main
+    _, name = model_store_mirror
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet-home"))
+    out = tmp_path / "run"
+    assert main(["train", "--model", "densenet121", "--pretrained", "--smoke", "--quiet",
+                 "--batch-size", "16", "--out", str(out)]) == 0
+    assert "parameters from ImageNet weights (new 10-class head)" in capsys.readouterr().out
+    assert (tmp_path / "mxnet-home" / "models" / f"{name}.params").is_file()
+    assert '"pretrained": true' in (out / "config.json").read_text()
+
+
+def test_cli_pretrained_offline_or_without_weights_is_one_line(tmp_path, monkeypatch, capsys):
+    from test_cli import error_line
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet-home"))
+    monkeypatch.setenv("MXNET_GLUON_REPO", "http://127.0.0.1:9/")
+    line = error_line(["train", "--model", "densenet121", "--pretrained", "--shipped",
+                       "--out", str(tmp_path / "run")], capsys)
+    assert line.startswith("error: --pretrained: cannot get ImageNet weights for densenet121")
+    assert "mxnet-home/models" in line and not (tmp_path / "run").exists()
+    line = error_line(["train", "--model", "densenet_tiny", "--pretrained",
+                       "--out", str(tmp_path / "run")], capsys)
+    assert "has ImageNet weights for densenet121, densenet161" in line
+    assert "not densenet_tiny; pass --model densenet121" in line
+
+
 def test_pretrained_depths_are_those_of_the_model_zoo():
     with pytest.raises(ValueError, match="MXNet's model zoo has no DenseNet-264"):
         densenet264(pretrained=True)
@@ -381,3 +408,11 @@ def test_features_learning_rate_multiplier():
 def test_replace_classifier_checks_classes():
     with pytest.raises(ValueError, match="positive integer"):
         replace_classifier(_tiny(), 0)
+
+
+def test_reading_a_pth_without_torch_says_what_to_install(tmp_path, monkeypatch):
+    path = tmp_path / "weights.pth"
+    path.write_bytes(b"not read")
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)    # import torch fails
+    with pytest.raises(ImportError, match=r"needs PyTorch \(pip install torch\)"):
+        from_torchvision(path)

@@ -18,6 +18,7 @@ from typing import Any
 
 import mxnet as mx
 import numpy as np
+import requests
 from mxnet.gluon import HybridBlock
 from mxnet.gluon.model_zoo import model_store, vision
 
@@ -64,16 +65,31 @@ def model_zoo_file(depth: int = 121, root: str | os.PathLike | None = None) -> s
             return model_store.get_model_file(name, root=root)
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         repo = os.environ.get("MXNET_GLUON_REPO", model_store.apache_repo_url).rstrip("/")
-        there = os.path.join(root, file_name + ".params")
-        state = ("the copy there fails MXNet's sha1 check" if os.path.exists(there)
-                 else "it is not there")
-        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        there = os.path.exists(os.path.join(root, file_name + ".params"))
+        state = "the copy there fails MXNet's sha1 check" if there else "it is not there"
         raise PretrainedWeightsUnavailable(
             f"cannot get ImageNet weights for {name}: {state}, and MXNet's model store could "
-            f"not download it ({type(err).__name__}: {reason}). Fetch "
-            f"{repo}/gluon/models/{file_name}.zip on a machine with network, unzip it and "
-            f"put {file_name}.params in {root} (or pass root= the folder holding it)."
+            f"not download it ({_why(err)}). Fetch {repo}/gluon/models/{file_name}.zip on a "
+            f"machine with network, unzip it and put {file_name}.params in {_shown(root)} "
+            "(or pass root= the folder holding it)."
         ) from None
+
+
+def _why(err: Exception) -> str:
+    """A short reason for a failed download (requests' own messages run to several lines)."""
+    if isinstance(err, requests.ConnectionError):
+        errno = re.search(r"\[Errno -?\d+\] [^'\")]+", str(err))
+        return "no connection" + (f": {errno.group(0)}" if errno else "")
+    if type(err) is RuntimeError:                # MXNet's download: any status but 200
+        return "the server did not answer 200 OK"
+    first = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {first[:120]}" if first else type(err).__name__
+
+
+def _shown(path: str) -> str:
+    """``path`` with the home folder written ``~``, as a message shows it."""
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if path == home or path.startswith(home + os.sep) else path
 
 
 def _read_params(path: str | os.PathLike) -> dict[str, np.ndarray]:
