@@ -40,8 +40,9 @@ $(BOOK_STAMP): $(STAMP)
 install: $(STAMP)
 
 # Optional, never needed by the package: PyTorch and torchvision for the torchvision converter's
-# tests (skipped without them, except on CI) and the benchmarks' side-by-side runs. These are
-# the releases the project's machines hold on disk (a CUDA build, which runs on the CPU).
+# tests (skipped without them, except on CI) and the benchmarks' side-by-side runs, pinned to
+# the releases they were tested with. PyPI's wheels are CUDA builds (several GB), which run on
+# the CPU; PyTorch's CPU-only index is not among the registries CI can reach.
 TORCH_PACKAGES ?= torch==2.14.1 torchvision==0.29.1
 torch: $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_PACKAGES)

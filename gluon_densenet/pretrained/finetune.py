@@ -17,6 +17,8 @@ train on other features than it is tested on.)
 """
 from __future__ import annotations
 
+import operator
+
 import mxnet as mx
 from mxnet.gluon import nn
 
@@ -37,11 +39,27 @@ def _devices(block: nn.Block) -> list[mx.Context]:
 
 def replace_classifier(net: DenseNet, classes: int, init: mx.init.Initializer | None = None,
                        ctx: mx.Context | list[mx.Context] | None = None) -> nn.Dense:
-    """Give ``net`` a new classifier with ``classes`` outputs (``num_features → classes``),
-    initialised with ``init`` (default Xavier) on ``ctx`` (default: where the features are).
-    Returns the new ``nn.Dense``, also ``net.output``."""
-    if not isinstance(classes, int) or classes < 1:
+    """Give ``net`` a new classifier with ``classes`` outputs (``num_features → classes``).
+
+    Args:
+        net: the DenseNet.
+        classes: outputs of the new classifier.
+        init: its initialiser (default Xavier).
+        ctx: its device(s) (default: where the features are).
+
+    Returns:
+        The new ``nn.Dense``, also ``net.output``.
+
+    Raises:
+        ValueError: ``classes`` is not a positive integer.
+    """
+    try:
+        count = operator.index(classes)        # ints and NumPy integers, not 2.0 or "10"
+    except TypeError:
+        count = 0
+    if count < 1 or isinstance(classes, bool):
         raise ValueError(f"classes must be a positive integer, got {classes!r}")
+    classes = count
     with net.name_scope():
         head = nn.Dense(classes, in_units=net.num_features)
     net.output = head                            # registers the child, clears a cached graph

@@ -63,7 +63,8 @@ def model_zoo_file(depth: int = 121, root: str | os.PathLike | None = None) -> s
     try:
         with contextlib.redirect_stdout(chatter):
             return model_store.get_model_file(name, root=root)
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
+    except (OSError, RuntimeError, ValueError, zipfile.BadZipFile) as err:
+        # RuntimeError: MXNet's download for an answer other than 200 (404, 403 ...)
         repo = os.environ.get("MXNET_GLUON_REPO", model_store.apache_repo_url).rstrip("/")
         there = os.path.exists(os.path.join(root, file_name + ".params"))
         state = "the copy there fails MXNet's sha1 check" if there else "it is not there"
@@ -155,6 +156,10 @@ def from_model_zoo(source: HybridBlock | str | os.PathLike, depth: int = 121,
 
     Raises:
         WeightMismatchError: a wrong depth, or missing, extra or misshapen keys, each named.
+        ValueError: a depth with no model-zoo net, a file that is no parameter file, or a
+            zoo net not yet initialised.
+        FileNotFoundError: no file at ``source``.
+        TypeError: a ``source`` that is neither a net nor a path.
     """
     check_depth(depth, "MXNet's model zoo")
     if isinstance(source, (str, os.PathLike)):
@@ -179,7 +184,20 @@ def from_model_zoo(source: HybridBlock | str | os.PathLike, depth: int = 121,
 
 def pretrained_densenet(depth: int, classes: int = 1000,
                         root: str | os.PathLike | None = None, **kwargs: Any) -> DenseNet:
-    """DenseNet-``depth`` with MXNet's ImageNet weights (what ``densenet121(pretrained=True)``
-    returns). ``classes`` other than 1000 gets a new, randomly initialised classifier;
-    ``in_channels=1`` sums the stem's kernel over colour for grey images."""
+    """DenseNet-``depth`` with MXNet's ImageNet weights: what ``densenet121(pretrained=True)``
+    returns.
+
+    Args:
+        depth: 121, 161, 169 or 201.
+        classes: 1000 keeps ImageNet's classifier; another number gets a new, randomly
+            initialised one.
+        root: folder of the weights files (see :func:`model_zoo_file`).
+        **kwargs: for the DenseNet; ``in_channels=1`` sums the stem's kernel over colour.
+
+    Returns:
+        The DenseNet, on the CPU.
+
+    Raises:
+        PretrainedWeightsUnavailable: the weights can be neither found nor downloaded.
+    """
     return from_model_zoo(model_zoo_file(depth, root), depth, classes=classes, **kwargs)

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import mxnet as mx
 import numpy as np
 
-from ..models.densenet import DenseNet, densenet
-from .weights import build, check_depth, dense_block_indices, layers_per_block
+from ..models.densenet import DENSENET_SPECS, DenseNet
+from .weights import build, check_depth, layers_per_block
 
 __all__ = ["from_torchvision", "read_state_dict", "torchvision_key_map"]
 
@@ -35,6 +35,7 @@ _LAYER = re.compile(
     r"^features\.denseblock(\d+)\.denselayer(\d+)\.(norm1|conv1|norm2|conv2)\.(\w+)$")
 _TRANSITION = re.compile(r"^features\.transition(\d+)\.(norm|conv)\.(\w+)$")
 _FINAL_NORM = re.compile(r"^features\.norm([1-9]\d*)\.(\w+)$")
+STEM = ("conv0", "norm0", "relu0", "pool0")
 _LAYER_PARTS = {"norm1": 0, "conv1": 2, "norm2": 3, "conv2": 5}
 _TRANSITION_PARTS = {"norm": 0, "conv": 2}
 _BATCHNORM = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean",
@@ -42,13 +43,18 @@ _BATCHNORM = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean",
 
 
 def read_state_dict(source: Any) -> tuple[dict[str, np.ndarray], str]:
-    """A torchvision DenseNet's parameters as NumPy arrays under its current key names, and
-    a label for messages.
+    """A torchvision DenseNet's parameters as NumPy arrays under its current key names.
 
-    ``source`` is a ``state_dict`` (of tensors or arrays), a ``torch.nn.Module``, or the path
-    of a ``.pth`` file holding a ``state_dict`` (also inside a checkpoint's ``"state_dict"``).
     Old-style ``norm.1``/``conv.1`` keys and the ``module.`` prefix of ``DataParallel`` are
     renamed; ``num_batches_tracked`` is dropped.
+
+    Args:
+        source: a ``state_dict`` (of tensors or arrays), a ``torch.nn.Module``, or the path
+            of a ``.pth`` file holding a ``state_dict`` (also inside a checkpoint's
+            ``"state_dict"``).
+
+    Returns:
+        The arrays by key, and a label for messages.
     """
     label = "the state_dict"
     if isinstance(source, (str, os.PathLike)):
@@ -89,10 +95,12 @@ def _load_pth(path: str) -> Mapping:
                          f"{str(err).splitlines()[0][:200]})") from None
 
 
-def torchvision_key_map(keys: list[str], net: DenseNet) -> dict[str, str]:
-    """Map each torchvision key to this package's structural name in ``net``; keys with no
-    counterpart are left out (:func:`~.weights.assign` reports them)."""
-    blocks = dense_block_indices(net)
+def torchvision_key_map(keys: Iterable[str], num_blocks: int = 4) -> dict[str, str]:
+    """Map each torchvision key to this package's structural name in a DenseNet with the
+    ImageNet stem and ``num_blocks`` dense blocks; keys with no counterpart are left out
+    (:func:`~.weights.assign` reports them)."""
+    # features: conv, BN, ReLU, max pool (the stem), then block, transition, block, ...
+    blocks = [len(STEM) + 2 * i for i in range(num_blocks)]
     mapping = {}
     for key in keys:
         if ours := _our_name(key, blocks):
@@ -146,12 +154,15 @@ def from_torchvision(source: Any, depth: int = 121, classes: int | None = None,
 
     Raises:
         WeightMismatchError: a wrong depth, or missing, extra or misshapen keys, each named.
+        ValueError: a depth torchvision does not have, or a file that is no state_dict.
+        FileNotFoundError: no file at ``source``.
+        ImportError: a ``.pth`` file without PyTorch installed.
+        TypeError: a ``source`` of another kind.
     """
     check_depth(depth, "torchvision")
     arrays, label = read_state_dict(source)
     found = layers_per_block(arrays, _LAYER.pattern)
-    # The key map needs the target's layout; any net of this depth has it.
-    mapping = torchvision_key_map(list(arrays), densenet(depth, classes=1))
+    mapping = torchvision_key_map(arrays, len(DENSENET_SPECS[depth].block_config))
     ours = {mapping.get(key, key): value for key, value in arrays.items()}
-    names = {ours: key for key, ours in mapping.items()}
-    return build(ours, names, label, depth, found, classes, ctx, **kwargs)
+    source_names = {name: key for key, name in mapping.items()}
+    return build(ours, source_names, label, depth, found, classes, ctx, **kwargs)

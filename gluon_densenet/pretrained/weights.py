@@ -14,7 +14,6 @@ from typing import Any
 import mxnet as mx
 import numpy as np
 
-from ..models.blocks import DenseBlock
 from ..models.densenet import DENSENET_SPECS, DenseNet, densenet
 from .finetune import replace_classifier
 
@@ -56,11 +55,6 @@ def ours_by_name(net: DenseNet) -> dict[str, mx.gluon.Parameter]:
     return net._collect_params_with_prefix()     # public only through save/load_parameters
 
 
-def dense_block_indices(net: DenseNet) -> list[int]:
-    """Positions of the dense blocks in ``net.features``."""
-    return [i for i, child in enumerate(net.features) if isinstance(child, DenseBlock)]
-
-
 def depth_of(block_config: Iterable[int]) -> int | None:
     """The depth in :data:`DENSENET_SPECS` with these layers per block, if any."""
     config = tuple(block_config)
@@ -86,7 +80,7 @@ def assign(net: DenseNet, arrays: Mapping[str, np.ndarray], source: str,
 
     Args:
         net: the DenseNet to fill; initialised on ``ctx`` first if it is not.
-        arrays: structural name → array (NumPy, NDArray or anything ``np.asarray`` takes).
+        arrays: structural name → NumPy array.
         source: what the arrays came from, for the error message.
         source_names: structural name → the source's own key where it differs, for the
             message.
@@ -157,6 +151,12 @@ def build(arrays: dict[str, np.ndarray], names: dict[str, str], label: str, dept
         classes: ``None`` keeps the source's classifier, a number replaces it.
         ctx: device for the parameters (default: the CPU).
         **kwargs: for the DenseNet; ``in_channels=1`` sums the stem's kernel over colour.
+
+    Returns:
+        The filled DenseNet.
+
+    Raises:
+        WeightMismatchError: see :func:`assign`.
     """
     source_classes = arrays["output.weight"].shape[0] if "output.weight" in arrays else 1000
     stem = arrays.get("features.0.weight")

@@ -100,15 +100,17 @@ class _Tape:
             _MALLOC_TRIM(0)
 
     def recorded(self, fn: Callable, inputs: Sequence[nd.NDArray], needs_grad: bool = True,
-                 leaf_req: str = "add") -> nd.NDArray:
-        """Run ``fn(*inputs)`` recorded; return its output as a fresh leaf."""
+                 leaf_req: str = "add", differentiable: bool = True) -> nd.NDArray:
+        """Run ``fn(*inputs)`` recorded; return its output as a fresh leaf.
+        ``differentiable=False``: nothing in the segment takes a gradient (frozen layers on
+        the input batch), so backward skips it."""
         with autograd.record():
             out = fn(*inputs)
         if not needs_grad:             # the last segment: its output is the loss
             self._entries.append(("recorded", out, None))
             return out
         leaf = _leaf(out, leaf_req)
-        self._entries.append(("recorded", out, leaf))
+        self._entries.append(("recorded", out, leaf) if differentiable else ("skipped",))
         return leaf
 
     def recomputed(self, fn: Callable, inputs: Sequence[nd.NDArray]) -> nd.NDArray:
@@ -122,6 +124,8 @@ class _Tape:
 
     def backward(self) -> None:
         for entry in reversed(self._entries):
+            if entry[0] == "skipped":
+                continue
             if entry[0] == "recorded":
                 _, out, leaf = entry
                 if leaf is None:
@@ -202,7 +206,9 @@ def forward_segments(net: nn.Block, X: nd.NDArray, tail: Callable | None = None,
                 if tail is not None:
                     x = tail(x)
             return x
-        return tape.recorded(run, [x], needs_grad=not last)
+        trainable = x.grad is not None or any(
+            p.grad_req != "null" for layer in layers for p in layer.collect_params().values())
+        return tape.recorded(run, [x], needs_grad=not last, differentiable=trainable or last)
 
     for child in net.features:
         if isinstance(child, DenseBlock) and child.memory_efficient:
