@@ -39,9 +39,9 @@
 #
 # **Prerequisites.** Chapter 1.
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
+# **Run time on a 2-core CPU.** Measured on 2026-11-26 (AMD EPYC, MXNet 1.9.1; `make
 # pages` prints each chapter's seconds, and the experiments' own times are in their
-# results): about 60 s for the full run, 47 s of it in the closing fine-tuning on 6,000
+# results): about 60 s for the full run, 45 s of it in the closing fine-tuning on 6,000
 # images; about 11 s in smoke mode.
 #
 # **References.**
@@ -555,12 +555,13 @@ except ValueError as err:
 #
 # ## Pretrained weights: MXNet's model zoo and torchvision
 #
-# Training DenseNet-121 on ImageNet takes days on GPUs; practitioners start from weights
-# someone else trained. MXNet's model zoo and torchvision both publish ImageNet weights for
-# DenseNet-121, and both nets are the architecture built above. The model-zoo net we just
-# made, saved with `save_parameters`, holds the same parameter arrays as ours, in the same
-# order and with the same shapes, but under other names, so loading its file into ours
-# fails:
+# Weights trained on ImageNet can be reused: MXNet's model zoo and torchvision both publish
+# them for DenseNet-121 (see the
+# [model zoo's documentation](https://mxnet.apache.org/versions/1.9.1/api/python/docs/api/gluon/model_zoo/index.html)
+# and [torchvision's](https://pytorch.org/vision/stable/models/densenet.html)), and both
+# nets are the architecture built above. The model-zoo net we just made, saved with
+# `save_parameters`, holds the same parameter arrays as ours, in the same order and with
+# the same shapes, but under other names, so loading its file into ours fails:
 
 # %%
 import os
@@ -571,8 +572,9 @@ with tempfile.TemporaryDirectory() as folder:
     zoo.save_parameters(zoo_file)
     net.save_parameters(our_file)
     zoo_saved, our_saved = mx.nd.load(zoo_file), mx.nd.load(our_file)
-    print(f"model zoo: {len(zoo_saved)} arrays, ours: {len(our_saved)}; same shapes in the "
-          f"same order: {[a.shape for a in zoo_saved.values()] == [a.shape for a in our_saved.values()]}")
+    same = [a.shape for a in zoo_saved.values()] == [a.shape for a in our_saved.values()]
+    print(f"model zoo: {len(zoo_saved)} arrays, ours: {len(our_saved)}; "
+          f"same shapes in the same order: {same}")
     for zoo_name, our_name in list(zip(zoo_saved, our_saved))[4:7]:
         print(f"  {zoo_name:30} {our_name}")
     try:
@@ -581,33 +583,38 @@ with tempfile.TemporaryDirectory() as folder:
         print("load_parameters:", str(err).split(", which")[0].replace(folder, "..."))
 
 # %% [markdown]
-# So the weights can be moved across by name. `from_model_zoo` does it for a model-zoo net
-# or its `.params` file, and `from_torchvision` for a torchvision net, its `state_dict` or
-# a `.pth` file. torchvision names modules where Gluon numbers them
-# (`features.denseblock1.denselayer1.norm1` is our `features.4.net.0.0`), and calls
-# BatchNorm's scale and shift `weight` and `bias` where Gluon says `gamma` and `beta`.
-# Both converters carry BatchNorm's running statistics over, and name every key that does
-# not fit.
-#
-# **Which weights this page shows.** With network, the next cell fetches MXNet's ImageNet
-# weights through MXNet's model store (`densenet121(pretrained=True)` does the same) and
-# torchvision's through torchvision. Offline it prints why it cannot, and, in smoke mode
-# always, it converts *randomly initialised* nets of the same architecture instead: the
-# conversion is checked in exactly the same way, but nothing below is then an ImageNet
-# result. A random net's BatchNorm layers start with running means of 0 and variances of 1,
-# which would hide a mix-up of the two, so they are drawn at random as well. torch is
-# optional (`make torch` installs it); without it the torchvision half is skipped.
+# The zoo wraps each dense layer in a `HybridConcurrent` of an identity and the layer, which
+# concatenates the layer's input with its output, hence its extra `.1` (MXNet's
+# `gluon/model_zoo/vision/densenet.py`); ours concatenates in `DenseBlock` and keeps its
+# layers in `net`. So the weights can be moved across by name. `from_model_zoo` does it for a
+# model-zoo net or its `.params` file, and `from_torchvision` for a torchvision net, its
+# `state_dict` or a `.pth` file. Both carry BatchNorm's running statistics over, and refuse
+# a source that does not fit, naming every key. Asked to read the zoo's DenseNet-121 as a
+# DenseNet-169:
+
+# %%
+from gluon_densenet import from_model_zoo, from_torchvision
+from gluon_densenet.pretrained import WeightMismatchError
+
+try:
+    from_model_zoo(zoo, depth=169)
+except WeightMismatchError as err:
+    print("\n".join(str(err).splitlines()[:5]), "\n    ...")
+
+# %% [markdown]
+# **Which weights this page shows.** With network, the next two cells fetch MXNet's
+# ImageNet weights through MXNet's model store (`densenet121(pretrained=True)` does the
+# same) and torchvision's through torchvision. Offline, they print why they cannot, and
+# then, as in smoke mode always, they convert *randomly initialised* nets of the same
+# architecture: the conversion is checked in exactly the same way, but nothing below is then
+# an ImageNet result. A fresh net's BatchNorm layers hold running means of 0 and variances
+# of 1, and a converter that dropped or swapped the two would still look correct on it, so
+# those are drawn at random as well.
 
 # %% tags=["nbval-ignore-output"]
-import contextlib
-import importlib.util
-import io
-
-from gluon_densenet import from_model_zoo, from_torchvision
 from gluon_densenet.notebook import smoke_mode
 from gluon_densenet.pretrained import PretrainedWeightsUnavailable, model_zoo_file
 
-HAVE_TORCH = all(importlib.util.find_spec(m) for m in ("torch", "torchvision"))
 rng = np.random.default_rng(0)
 
 
@@ -631,8 +638,19 @@ if zoo_source.startswith("random"):
         p.set_data(mx.nd.array(draw(name, p.shape)))
 print("model-zoo DenseNet-121:", zoo_source)
 
+# %% [markdown]
+# torch and torchvision are optional (`make torch` installs them); without them this half
+# is skipped. The cell also shows how torchvision's module names map onto our numbers:
+
+# %% tags=["nbval-ignore-output"]
+import contextlib
+import importlib.util
+import io
+
+from gluon_densenet.pretrained.torchvision import torchvision_key_map
+
 tv = None
-if HAVE_TORCH:
+if all(importlib.util.find_spec(m) for m in ("torch", "torchvision")):
     import torch
     import torchvision
     torch.manual_seed(0)
@@ -653,6 +671,10 @@ if HAVE_TORCH:
                     t.data.copy_(torch.from_numpy(draw(attr, tuple(t.shape))))
     tv.eval()
     print("torchvision DenseNet-121:", tv_source)
+    mapping = torchvision_key_map(tv.state_dict())
+    for key in ("features.conv0.weight", "features.denseblock1.denselayer1.norm1.weight",
+                "features.transition1.conv.weight", "features.norm5.running_var"):
+        print(f"  {key:48} → {mapping[key]}")
 else:
     print("torch and torchvision are not installed (make torch): torchvision's half is skipped")
 
@@ -694,12 +716,12 @@ for source, ours_net in converted.items():
 #    use their running statistics, so the features are a fixed function and only the head
 #    learns;
 # 2. `unfreeze_features(net)` and `set_features_lr_mult(net, 0.1)`: everything learns, the
-#    features at a tenth of the head's learning rate (`lr_mult`), so as not to wreck what
-#    they know.
+#    features at a tenth of the head's learning rate (`lr_mult`), so that they change more
+#    slowly than the new head.
 #
 # Each stage below trains on a class-balanced subset of the training set at 32 px and is
-# tested on a subset of the test set; we also count which parameter arrays each stage
-# changed.
+# tested on a class-balanced subset of the test set; we also count which parameter arrays
+# each stage changed.
 
 # %% tags=["nbval-ignore-output"]
 from gluon_densenet import freeze_features, set_features_lr_mult, train, unfreeze_features
@@ -708,6 +730,7 @@ from gluon_densenet.notebook import choose, describe_run, run_metadata
 
 FT_TRAIN, FT_TEST = choose(256, 6000), choose(256, 2000)     # images
 FT_EPOCHS = choose(1, 2)                                      # per stage
+FT_SETTINGS = dict(lr=0.1, optimizer="sgd", momentum=0.9, lr_schedule="cosine")
 ft_train, ft_test = load_data(64, resize=32, subset=smoke_mode(), limit=FT_TRAIN,
                               test_limit=FT_TEST, seed=0)
 mx.random.seed(0)
@@ -727,7 +750,8 @@ for stage in ("head alone, features frozen", "all, features at 0.1x"):
         unfreeze_features(finetuned)
         set_features_lr_mult(finetuned, 0.1)
     before = snapshot(finetuned)
-    history = train(finetuned, ft_train, ft_test, epochs=FT_EPOCHS, lr=0.1, progress=False)
+    history = train(finetuned, ft_train, ft_test, epochs=FT_EPOCHS, progress=False,
+                    **FT_SETTINGS)
     after = snapshot(finetuned)
     moved = [k for k in before if not np.array_equal(before[k], after[k])]
     stages.append({"stage": stage, "source weights": zoo_source,
@@ -737,19 +761,20 @@ for stage in ("head alone, features frozen", "all, features at 0.1x"):
                    "seconds": round(sum(r.time_s for r in history.records), 1)})
 print(describe_run({"meta": run_metadata()}))
 print(f"{FT_TRAIN:,} training and {FT_TEST:,} test images at 32 px, batch 64, "
-      f"{FT_EPOCHS} epoch(s) per stage, lr 0.1 (cosine), SGD with momentum 0.9")
+      f"{FT_EPOCHS} epoch(s) per stage, {FT_SETTINGS}")
 pd.DataFrame(stages).set_index("stage")
 
 # %% [markdown]
 # The first stage changed 2 parameter arrays, the classifier's weight and bias, and
 # nothing of the features, not even their BatchNorm running statistics; the second
-# changed the features too. On this page the source weights are random (see the table's
-# second column), and frozen random features carry almost nothing a linear classifier can
-# use: the first stage stays near chance (0.1, as the test subset is class-balanced), and
-# only the second, which trains the whole net, learns the task. That is what a randomly initialised source shows; with ImageNet
-# weights the same cells measure how much of what they learned on photographs carries over
-# to Fashion-MNIST. Either way this is one short run with one seed, on subsets: a
-# demonstration of the mechanics, not a comparison of training recipes.
+# changed every array. What the accuracies mean depends on the table's second column.
+# On this page the source weights are random: with the features frozen, the head alone
+# stayed at chance (0.1 for ten balanced classes), finding nothing to use in these random
+# features normalised with random running statistics; only the second stage, which trains
+# the whole net, learned the task. With ImageNet weights the same cells
+# measure how much of what the features learned on photographs carries over to
+# Fashion-MNIST. Either way this is one short run with one seed, on subsets: it shows the
+# mechanics, and compares no training recipes.
 #
 # ## Summary
 #
@@ -766,8 +791,8 @@ pd.DataFrame(stages).set_index("stage")
 # * MXNet's model-zoo DenseNet-121 and torchvision's hold the same parameters as ours under
 #   other names: `from_model_zoo` and `from_torchvision` convert them, and the converted
 #   nets give the same outputs (to the bit, and to about 1e-5). `freeze_features`,
-#   `unfreeze_features` and `set_features_lr_mult` then fine-tune in Gluon's idiom. This
-#   page converted randomly initialised sources, as it was made offline.
+#   `unfreeze_features` and `set_features_lr_mult` then fine-tune in Gluon's idiom. Offline,
+#   as when this page was made, the sources are randomly initialised, and the cells say so.
 
 # %% [markdown]
 # ## Exercises

@@ -165,7 +165,7 @@ def from_model_zoo(source: HybridBlock | str | os.PathLike, depth: int = 121,
     if isinstance(source, (str, os.PathLike)):
         arrays, label = _read_params(source), os.fspath(source)
     elif isinstance(source, HybridBlock):
-        arrays, label = _from_block(source), f"model-zoo net {source.name}"
+        arrays, label = _from_block(source), f"the model-zoo {type(source).__name__}"
     else:
         raise TypeError("source must be a model-zoo DenseNet or the path of its .params "
                         f"file, not {type(source).__name__}")
