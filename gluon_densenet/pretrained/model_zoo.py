@@ -23,7 +23,7 @@ from mxnet.gluon import HybridBlock
 from mxnet.gluon.model_zoo import model_store, vision
 
 from ..models.densenet import DenseNet
-from .weights import build, check_depth, layers_per_block
+from .weights import build, check_depth, layers_per_block, params_by_name
 
 __all__ = ["PretrainedWeightsUnavailable", "from_model_zoo", "model_zoo_file",
            "pretrained_densenet"]
@@ -107,7 +107,7 @@ def _read_params(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def _from_block(net: HybridBlock) -> dict[str, np.ndarray]:
-    params = net._collect_params_with_prefix()   # the names save_parameters would write
+    params = params_by_name(net)
     try:
         return {key: p.data().asnumpy() for key, p in params.items()}
     except mx.gluon.parameter.DeferredInitializationError:
@@ -124,7 +124,7 @@ def _structural_names(keys: list[str], depth: int) -> dict[str, str]:
     zoo net of ``depth`` built without weights. Unknown names are left out."""
     zoo = vision.get_model(f"densenet{depth}")
     structural = {p.name[len(zoo.prefix):]: key
-                  for key, p in zoo._collect_params_with_prefix().items()}
+                  for key, p in params_by_name(zoo).items()}
     unprefixed = {k: _LEGACY_PREFIX.sub("", k) for k in keys}
     return {k: structural[u] for k, u in unprefixed.items() if u in structural}
 

@@ -18,7 +18,7 @@ from ..models.densenet import DENSENET_SPECS, DenseNet, densenet
 from .finetune import replace_classifier
 
 __all__ = ["PRETRAINED_DEPTHS", "WeightMismatchError", "assign", "build", "check_depth",
-           "ours_by_name"]
+           "params_by_name"]
 
 #: Depths with ImageNet weights, in MXNet's model zoo and in torchvision alike.
 PRETRAINED_DEPTHS = (121, 161, 169, 201)
@@ -50,9 +50,10 @@ def check_depth(depth: int, where: str) -> None:
                          + ", ".join(map(str, PRETRAINED_DEPTHS)))
 
 
-def ours_by_name(net: DenseNet) -> dict[str, mx.gluon.Parameter]:
-    """The net's parameters by structural name, as ``save_parameters`` writes them."""
-    return net._collect_params_with_prefix()     # public only through save/load_parameters
+def params_by_name(block: mx.gluon.Block) -> dict[str, mx.gluon.Parameter]:
+    """A block's parameters by structural name (``features.4.net.0.0.gamma``), as
+    ``save_parameters`` writes them."""
+    return block._collect_params_with_prefix()   # public only through save/load_parameters
 
 
 def depth_of(block_config: Iterable[int]) -> int | None:
@@ -90,7 +91,7 @@ def assign(net: DenseNet, arrays: Mapping[str, np.ndarray], source: str,
     Raises:
         WeightMismatchError: a missing, extra or misshapen key; ``net`` is left untouched.
     """
-    ours = ours_by_name(net)
+    ours = params_by_name(net)
     named = source_names or {}
     label = lambda key: f"{named[key]} → {key}" if key in named else key  # noqa: E731
     problems = {
