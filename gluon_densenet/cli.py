@@ -1,7 +1,8 @@
-"""The ``gluon-densenet`` command: ``train``, ``summary`` and ``info``.
+"""The ``gluon-densenet`` command: ``train``, ``launch``, ``summary`` and ``info``.
 
 gluon-densenet train                       # the default run: a few minutes on 2 CPU cores
 gluon-densenet train --model densenet121 --resize 32 --epochs 10
+gluon-densenet launch --workers 2 --servers 1 -- train --kvstore dist_sync --smoke
 gluon-densenet summary --model densenet121 --size 224
 gluon-densenet info
 """
@@ -34,6 +35,13 @@ from .data import (
     load_data,
 )
 from .devices import describe_devices, try_all_gpus
+from .distributed import (
+    KVSTORE_TYPES,
+    create_kvstore,
+    is_distributed,
+    leave_without_barrier,
+    workers_of,
+)
 from .files import atomic_write, read_json, unwritable_reason, write_json
 from .models import count_parameters, count_weighted_layers, format_summary, summary
 from .models.registry import MODELS, REFERENCE_MODELS, get_model
@@ -190,6 +198,12 @@ def _check_train_args(args: argparse.Namespace) -> None:
     _at_least(args.batch_size, 1, "--batch-size", "--batch-size 128")
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise CLIError(f"--lr must be a finite number > 0, got {args.lr}; pass e.g. --lr 0.1")
+    if not (math.isfinite(args.warmup_epochs) and args.warmup_epochs >= 0):
+        raise CLIError(f"--warmup-epochs must be a finite number >= 0, got "
+                       f"{args.warmup_epochs}; pass e.g. --warmup-epochs 1")
+    if args.scale_lr and not is_distributed(args.kvstore):
+        raise CLIError("--scale-lr multiplies --lr by the number of workers of a distributed "
+                       "run; pass --kvstore dist_sync under gluon-densenet launch, or drop it")
     _check_optimizer(args.optimizer)
     if not 0 <= args.seed <= SEED_MAX:
         raise CLIError(f"--seed must be between 0 and {SEED_MAX}, got {args.seed}; "
@@ -316,11 +330,12 @@ def _not_found_message(err: DatasetNotFoundError, args: argparse.Namespace) -> s
             "has the files, or use --shipped to train offline on the shipped subset")
 
 
-def _run_config(args: argparse.Namespace) -> dict:
+def _run_config(args: argparse.Namespace, workers: int = 1) -> dict:
     """The settings a resumed run must share with the saved one.
 
     Args:
         args: the parsed ``train`` options.
+        workers: the number of workers of a distributed run.
 
     Returns:
         The dict saved as ``config.json``.
@@ -328,9 +343,32 @@ def _run_config(args: argparse.Namespace) -> dict:
     keys = ("model", "resize", "batch_size", "lr", "optimizer", "schedule", "subset",
             "shipped", "seed", "smoke", "memory_efficient")
     config = {k: getattr(args, k) for k in keys}
-    if args.pretrained:                  # only when set: runs saved before the option resume
-        config["pretrained"] = True
+    # Only when set, so that runs saved before these options still resume.
+    optional = {"pretrained": args.pretrained, "warmup_epochs": args.warmup_epochs,
+                "kvstore": args.kvstore, "scale_lr": args.scale_lr}
+    config.update({k: v for k, v in optional.items() if v})
+    if is_distributed(args.kvstore):     # another count changes the global batch and shards
+        config["workers"] = workers
     return config
+
+
+def _join_job(args: argparse.Namespace):
+    """Create the ``--kvstore`` (joining the distributed job for ``dist_*``).
+
+    Returns:
+        The kvstore (``None`` without ``--kvstore``) and this process's ``Workers``.
+
+    Raises:
+        CLIError: a ``dist_*`` store outside a job started by a launcher.
+    """
+    if args.kvstore is None:
+        return None, workers_of(None)
+    try:
+        kv = create_kvstore(args.kvstore)
+    except ValueError as err:
+        raise CLIError(f"--kvstore {args.kvstore}: {err}") from None
+    args.joined_kvstore = kv               # main() lets a failing worker leave at once
+    return kv, workers_of(kv)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -345,9 +383,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training import TrainingDivergedError, evaluate, train
     from .training.checkpoint import CheckpointError
 
-    if args.smoke:
-        args.shipped = True
-        args.epochs = min(args.epochs, 1)
+    _smoke_settings(args)
     _check_train_args(args)
     net = _model(args.model, classes=len(CLASS_NAMES), in_channels=1,
                  memory_efficient=args.memory_efficient)
@@ -358,7 +394,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     ctxs = _contexts(args.devices)
     out = Path(args.out or f"runs/{args.model}_{args.resize}px{'_smoke' if args.smoke else ''}")
     _check_paths(args, out)
-    config = _run_config(args)
+    kv, workers = _join_job(args)
+    config = _run_config(args, workers.count)
     _check_resume(args, out, config)
     if args.pretrained:                  # every option is checked: now fetch the weights
         try:
@@ -377,18 +414,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (CorruptDataError, ValueError) as err:
         raise CLIError(str(err)) from None
 
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", config, indent=2)
-    print(f"{args.model}: {count_weighted_layers(net)} weighted layers, "
-          f"{count_parameters(net):,} parameters"
-          f"{' from ImageNet weights (new 10-class head)' if args.pretrained else ''}; "
-          f"{train_iter.num_examples:,} training and "
-          f"{test_iter.num_examples:,} test images at {args.resize} px; "
-          f"devices {', '.join(map(str, ctxs))}")
+    lr = args.lr * workers.count if args.scale_lr else args.lr
+    if workers.is_chief:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", config, indent=2)
+        print(f"{args.model}: {count_weighted_layers(net)} weighted layers, "
+              f"{count_parameters(net):,} parameters"
+              f"{' from ImageNet weights (new 10-class head)' if args.pretrained else ''}; "
+              f"{train_iter.num_examples:,} training and "
+              f"{test_iter.num_examples:,} test images at {args.resize} px; "
+              f"devices {', '.join(map(str, ctxs))}")
+    if workers.count > 1:
+        shard = train_iter.num_examples // workers.count if workers.rank else None
+        print(_worker_line(args, workers, lr, shard), flush=True)
     start = time.time()
     try:
-        history = train(net, train_iter, test_iter, args.epochs, lr=args.lr,
-                        optimizer=args.optimizer, lr_schedule=args.schedule, ctx=ctxs,
+        history = train(net, train_iter, test_iter, args.epochs, lr=lr,
+                        optimizer=args.optimizer, lr_schedule=args.schedule,
+                        warmup_epochs=args.warmup_epochs, ctx=ctxs, kvstore=kv,
                         checkpoint_dir=out / "checkpoints", resume=args.resume,
                         progress=not args.quiet, seed=args.seed,
                         max_steps_per_epoch=SMOKE_STEPS if args.smoke else None)
@@ -398,6 +441,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(f"{err} On the command line: e.g. --lr {args.lr / 10:g} with --no-resume "
                        "or a new --out") from None
     elapsed = time.time() - start
+    if not workers.is_chief:
+        return 0
     history.save(out / "history.json")
     atomic_write(out / "model.params", net.save_parameters)
     use_agg()
@@ -411,6 +456,65 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"test accuracy: {acc:.4f} on {test_iter.num_examples:,} images after "
           f"{len(history)} epoch(s); {elapsed:.0f} s")
     print(f"saved {out / 'model.params'}, {out / 'history.json'}, {out / 'history.png'}")
+    return 0
+
+
+def _smoke_settings(args: argparse.Namespace) -> None:
+    """``--smoke``: the shipped subset and one epoch (of :data:`SMOKE_STEPS` steps)."""
+    if args.smoke:
+        args.shipped = True
+        args.epochs = min(args.epochs, 1)
+
+
+def _worker_line(args: argparse.Namespace, workers, lr: float, shard: int | None) -> str:
+    """What a worker of a distributed run says before training.
+
+    Args:
+        args: the parsed ``train`` options.
+        workers: this process's ``Workers``.
+        lr: the learning rate used (after ``--scale-lr``).
+        shard: for a worker other than rank 0, how many training images it reads.
+
+    Returns:
+        Rank 0: the global batch and the learning rate; the others: their shard.
+    """
+    who = f"worker {workers.rank} of {workers.count} ({args.kvstore})"
+    if shard is not None:
+        return f"{who}: trains on its shard of {shard:,} images"
+    scaled = (f"{args.lr:g} x {workers.count} workers (--scale-lr)" if args.scale_lr
+              else f"{lr:g}")
+    return (f"{who}: global batch {args.batch_size * workers.count} = {workers.count} x "
+            f"{args.batch_size}; learning rate {scaled}; rank 0 writes the run directory")
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    """``gluon-densenet launch``: a distributed job of ``train`` on this machine.
+
+    The workers' options are checked here first, so a mistake is one error before any
+    process starts.
+    """
+    from .distributed.launcher import LaunchError, launch, worker_command
+
+    command = args.command_args[1:] if args.command_args[:1] == ["--"] else args.command_args
+    if not command or command[0] != "train":
+        raise CLIError("launch runs 'train' on every worker; pass it after '--', e.g. "
+                       "gluon-densenet launch --workers 2 --servers 1 -- train "
+                       "--kvstore dist_sync --smoke")
+    worker_args = build_parser().parse_args(command)
+    if not is_distributed(worker_args.kvstore):
+        raise CLIError("the workers need a distributed kvstore to work together; add "
+                       "--kvstore dist_sync (or dist_device_sync, dist_async) after 'train'")
+    _smoke_settings(worker_args)
+    _check_train_args(worker_args)
+    try:
+        result = launch(worker_command(command), args.workers, args.servers, port=args.port,
+                        timeout=args.timeout)
+    except LaunchError as err:
+        raise CLIError(str(err)) from None
+    if result.returncode:
+        _fail(result.message, result.returncode)
+    if result.message:
+        print(f"warning: {result.message}", file=sys.stderr, flush=True)
     return 0
 
 
@@ -461,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``gluon-densenet`` argument parser (its errors are one ``error:`` line, status 2).
 
     Returns:
-        The parser with the ``train``, ``summary`` and ``info`` commands.
+        The parser with the ``train``, ``launch``, ``summary`` and ``info`` commands.
     """
     parser = _Parser(prog="gluon-densenet",
                      description="DenseNet in MXNet Gluon on Fashion-MNIST.")
@@ -500,9 +604,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from MXNet's ImageNet weights (densenet121/161/169/201, fetched "
                         "once into $MXNET_HOME/models) with a new 10-class head and the stem "
                         "summed over colour for grey images")
+    t.add_argument("--warmup-epochs", type=float, default=0.0,
+                   help="epochs of linear learning-rate warmup from 0 (default 0)")
+    t.add_argument("--kvstore", choices=KVSTORE_TYPES,
+                   help="how gradients are summed: local or device (several devices), or "
+                        "dist_sync, dist_device_sync, dist_async in a job started by "
+                        "'gluon-densenet launch'; --batch-size is then per worker")
+    t.add_argument("--scale-lr", action="store_true",
+                   help="multiply --lr by the number of workers (the linear scaling rule for "
+                        "the larger global batch; pair it with --warmup-epochs)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
+
+    la = sub.add_parser("launch", help="run train as a distributed job on this machine: "
+                                       "MXNet's scheduler, servers and workers on 127.0.0.1",
+                        usage="%(prog)s [--workers N] [--servers N] [--port P] -- train ...")
+    la.add_argument("--workers", type=int, default=2)
+    la.add_argument("--servers", type=int, default=1)
+    la.add_argument("--port", type=int, help="the scheduler's port (default: a free one)")
+    la.add_argument("--timeout", type=float, metavar="S",
+                    help="stop the whole job if it runs longer than S seconds (status 124)")
+    la.add_argument("command_args", nargs=argparse.REMAINDER,
+                    help="'--' then the train command every worker runs")
+    la.set_defaults(func=cmd_launch)
 
     s = sub.add_parser("summary", help="layer-by-layer output shapes and parameter counts")
     s.add_argument("--model", default="densenet121", help=f"one of: {', '.join(MODELS)}")
@@ -536,10 +661,20 @@ def main(argv: list[str] | None = None) -> int:
         SystemExit: status 2 on bad input (argparse's errors included), 130 when
             interrupted.
     """
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except BaseException:
+        leave_without_barrier(getattr(args, "joined_kvstore", None))
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command, turning the errors a user can fix into one line (see
+    :func:`main`)."""
     from .training import TrainingDivergedError
     from .training.checkpoint import CheckpointError
 
-    args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning

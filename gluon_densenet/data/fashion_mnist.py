@@ -10,6 +10,7 @@ files are written next to the data (which may sit on a read-only mount).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -429,6 +430,11 @@ def get_fashion_mnist_labels(labels) -> list[str]:
 # --------------------------------------------------------------------------- batching
 
 
+def _is_index(x: object) -> bool:
+    """An integer (NumPy's too) that is not a bool."""
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
 class ArrayLoader:
     """Mini-batches of ``(X, y)`` NDArrays from in-memory uint8 images.
 
@@ -438,7 +444,8 @@ class ArrayLoader:
     With ``shuffle=True`` each epoch (each ``iter()``) uses a fresh
     permutation drawn from a generator seeded by ``(seed, epoch)``, so runs are
     reproducible and epochs differ. ``set_epoch`` picks the next epoch number
-    (e.g. when resuming). All work is done per batch, vectorised.
+    (e.g. when resuming). All work is done per batch, vectorised. :meth:`shard` gives
+    one worker's part of every epoch for distributed training.
     """
 
     def __init__(
@@ -485,11 +492,49 @@ class ArrayLoader:
         self.last_batch = last_batch
         self.ctx = ctx if ctx is not None else mx.cpu()
         self.epoch = 0
+        self.shard_rank, self.shard_count, self.shard_even = 0, 1, True
+
+    def shard(self, rank: int, count: int, even: bool = True) -> ArrayLoader:
+        """Worker ``rank``'s part of every epoch when ``count`` workers share the data.
+
+        Every worker draws the same permutation of all the examples for an epoch (the
+        ``(seed, epoch)`` generator) and takes its own part of it, so the shards of an
+        epoch are disjoint and each epoch deals the examples out afresh. With ``even``,
+        batch ``i`` of the ``count`` workers put together is batch ``i`` of this loader
+        with ``count * batch_size`` examples per batch.
+
+        Args:
+            rank: this worker, in ``[0, count)``.
+            count: the number of workers.
+            even: ``True`` (for training): ``N // count`` examples each, so that every
+                worker has batches of the same sizes; the ``N % count`` examples left over
+                change from epoch to epoch. ``False`` (for
+                evaluation): every ``count``-th example from ``rank`` on, all of them used.
+
+        Returns:
+            A new loader over the same arrays (nothing is copied).
+
+        Raises:
+            ValueError: ``rank`` outside ``[0, count)``, or fewer examples than workers.
+        """
+        if not (_is_index(count) and count >= 1 and _is_index(rank) and 0 <= rank < count):
+            raise ValueError(f"shard needs 0 <= rank < count, got rank={rank!r}, "
+                             f"count={count!r}; pass the kvstore's rank and num_workers")
+        if self.images.shape[0] < count:
+            raise ValueError(f"{self.images.shape[0]} examples cannot be shared by {count} "
+                             "workers; use fewer workers or more data")
+        part = copy.copy(self)
+        part.shard_rank, part.shard_count, part.shard_even = int(rank), int(count), bool(even)
+        return part
 
     @property
     def num_examples(self) -> int:
-        """Number of examples in the underlying arrays (before ``last_batch``)."""
-        return int(self.images.shape[0])
+        """Number of examples an epoch yields (this worker's, for a shard; before
+        ``last_batch``)."""
+        n, count = int(self.images.shape[0]), self.shard_count
+        if count == 1:
+            return n
+        return n // count if self.shard_even else len(range(self.shard_rank, n, count))
 
     @property
     def image_size(self) -> int:
@@ -507,10 +552,21 @@ class ArrayLoader:
     def order(self, epoch: int | None = None) -> np.ndarray:
         """Example order for ``epoch`` (default: the next epoch)."""
         epoch = self.epoch if epoch is None else epoch
-        if not self.shuffle:
-            return np.arange(self.num_examples)
-        rng = np.random.default_rng([self.seed, epoch])
-        return rng.permutation(self.num_examples)
+        n = int(self.images.shape[0])
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, epoch]).permutation(n)
+        else:
+            order = np.arange(n)
+        if self.shard_count == 1:
+            return order
+        rank, count, batch = self.shard_rank, self.shard_count, self.batch_size
+        if not self.shard_even:
+            return order[rank::count]
+        # Batch i of every worker together is batch i of one loader with count x batch_size.
+        full = n // (count * batch) * count * batch
+        head = order[:full].reshape(-1, count, batch)[:, rank, :].ravel()
+        tail = (n - full) // count
+        return np.concatenate([head, order[full + rank * tail:full + (rank + 1) * tail]])
 
     def _batch(self, idx: np.ndarray) -> tuple[mx.nd.NDArray, mx.nd.NDArray]:
         x = self.images[idx][:, None, :, :]  # (B, 1, H, W) uint8, one vectorised gather
@@ -534,7 +590,9 @@ class ArrayLoader:
         return (
             f"ArrayLoader(num_examples={self.num_examples}, batch_size={self.batch_size}, "
             f"shuffle={self.shuffle}, seed={self.seed}, resize={self.resize}, "
-            f"last_batch={self.last_batch!r})"
+            f"last_batch={self.last_batch!r}"
+            + (f", shard={self.shard_rank}/{self.shard_count}" if self.shard_count > 1 else "")
+            + ")"
         )
 
 

@@ -14,6 +14,7 @@ Typical use::
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 import numbers
 import os
@@ -29,6 +30,15 @@ import numpy as np
 from mxnet import gluon
 
 from .. import devices
+from ..distributed.kvstore import (
+    Collective,
+    Workers,
+    check_kvstore,
+    create_kvstore,
+    is_distributed,
+    leave_without_barrier,
+    workers_of,
+)
 from ..files import unwritable_reason
 from . import checkpoint as ckpt
 from .history import EpochRecord, History
@@ -41,6 +51,7 @@ __all__ = ["TrainingDivergedError", "evaluate", "predict", "train"]
 
 Batch = tuple[mx.nd.NDArray, mx.nd.NDArray]
 ContextArg = mx.Context | Sequence[mx.Context] | None
+KVStoreArg = str | mx.kv.KVStore | None
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -116,7 +127,7 @@ def _check_train_args(
     net: Any, train_data: Any, test_data: Any, epochs: Any, lr: Any, optimizer: Any,
     momentum: Any, wd: Any, lr_schedule: Any, warmup_epochs: Any, ctx: Any, loss: Any,
     initializer: Any, checkpoint_dir: Any, max_steps_per_epoch: Any, on_epoch_end: Any,
-    seed: Any, time_budget_s: Any,
+    seed: Any, time_budget_s: Any, kvstore: Any = None,
 ) -> list[mx.Context]:
     """Check :func:`train`'s arguments before anything is touched.
 
@@ -141,7 +152,10 @@ def _check_train_args(
         max_steps_per_epoch: ``None`` or an integer >= 1.
         on_epoch_end: ``None`` or a callable.
         seed: ``None`` or an integer in [0, 2**32 - 1].
-        time_budget_s: ``None`` or a finite number > 0.
+        time_budget_s: ``None`` or a finite number > 0, and ``None`` with a distributed
+            kvstore.
+        kvstore: ``None``, a name in :data:`~gluon_densenet.distributed.KVSTORE_TYPES` or an
+            ``mx.kv.KVStore``.
 
     Returns:
         ``ctx`` as a list of contexts.
@@ -204,6 +218,12 @@ def _check_train_args(
                                       or not math.isfinite(time_budget_s) or time_budget_s <= 0):
         raise ValueError(f"time_budget_s must be None or a finite number of seconds > 0, got "
                          f"{time_budget_s!r}; pass e.g. time_budget_s=600, or None for no limit")
+    if kvstore is not None and not isinstance(kvstore, mx.kv.KVStore):
+        check_kvstore(kvstore)
+    if time_budget_s is not None and is_distributed(kvstore):
+        # Each worker would stop at its own moment, and the others would wait for it forever.
+        raise ValueError("time_budget_s cannot be used with a distributed kvstore: workers "
+                         "must take the same steps; pass epochs or max_steps_per_epoch instead")
     if checkpoint_dir is not None:
         if not isinstance(checkpoint_dir, (str, os.PathLike)) or not os.fspath(checkpoint_dir):
             raise ValueError(f"checkpoint_dir must be a directory path or None, got "
@@ -297,7 +317,15 @@ def evaluate(net: gluon.Block, data: Iterable[Batch], ctx: ContextArg = None) ->
 
     Counts are accumulated on the host-side CPU context and read back once.
     """
-    ctxs = _ctx_list(ctx)
+    correct, n = _evaluate_counts(net, data, _ctx_list(ctx))
+    if n == 0:
+        raise ValueError("evaluate: data yielded no examples")
+    return correct / n
+
+
+def _evaluate_counts(net: gluon.Block, data: Iterable[Batch],
+                     ctxs: list[mx.Context]) -> tuple[float, int]:
+    """(#correct, #examples) of ``net`` on ``data``."""
     correct = mx.nd.zeros((1,), ctx=mx.cpu())
     n = 0
     for X, y in data:
@@ -306,9 +334,7 @@ def evaluate(net: gluon.Block, data: Iterable[Batch], ctx: ContextArg = None) ->
         for Xi, yi in zip(Xs, ys, strict=True):
             correct += _correct(net(Xi), yi).as_in_context(mx.cpu())
         n += _batch_size(X)
-    if n == 0:
-        raise ValueError("evaluate: data yielded no examples")
-    return float(correct.asscalar()) / n
+    return float(correct.asscalar()), n
 
 
 def predict(
@@ -354,6 +380,7 @@ def train(
     on_epoch_end: Callable[[History], None] | None = None,
     seed: int | None = None,
     time_budget_s: float | None = None,
+    kvstore: KVStoreArg = None,
 ) -> History:
     """Train ``net`` for ``epochs`` epochs and return its :class:`History`.
 
@@ -406,7 +433,17 @@ def train(
             if need be: the partial epoch is still evaluated and recorded (its
             ``steps`` tell how many batches it had) and ``history.budget_exhausted``
             is set. The learning-rate schedule still spans ``epochs``, so choose
-            ``epochs`` to fit the budget if the schedule should finish.
+            ``epochs`` to fit the budget if the schedule should finish. Not with a
+            distributed kvstore (a worker stopping alone would leave the others waiting).
+        kvstore: how gradients are summed, as in ``gluon.Trainer``: ``None`` (MXNet's
+            ``"device"`` when there are several devices), ``"local"``, ``"device"``, or, in a
+            job started by ``gluon-densenet launch`` or MXNet's ``tools/launch.py``,
+            ``"dist_sync"``, ``"dist_device_sync"`` or ``"dist_async"`` (a name, or the
+            ``mx.kv.KVStore`` already created). On a ``dist_*`` store each worker trains
+            on its shard of ``train_data``, ``lr`` is the rate for the global batch (the
+            workers' batches together; it is not scaled), BatchNorm normalises each
+            worker's batch alone, and rank 0 alone writes checkpoints (see
+            :class:`_Distributed`).
 
     Returns:
         The history: one record per epoch, including those of a resumed checkpoint.
@@ -421,7 +458,7 @@ def train(
     """
     ctxs = _check_train_args(net, train_data, test_data, epochs, lr, optimizer, momentum, wd,
                              lr_schedule, warmup_epochs, ctx, loss, initializer, checkpoint_dir,
-                             max_steps_per_epoch, on_epoch_end, seed, time_budget_s)
+                             max_steps_per_epoch, on_epoch_end, seed, time_budget_s, kvstore)
     # NumPy scalars are welcome; MXNet's seed and the checkpoint's JSON want Python numbers.
     epochs, lr, wd, warmup_epochs = int(epochs), float(lr), float(wd), float(warmup_epochs)
     momentum = None if momentum is None else float(momentum)
@@ -435,74 +472,232 @@ def train(
         np.random.seed(seed)
         random.seed(seed)
     loss_fn = loss if loss is not None else gluon.loss.SoftmaxCrossEntropyLoss()
-    train_data = _reiterable(train_data)
-    test_data = _reiterable(test_data)
-    steps_per_epoch = _steps_per_epoch(train_data, max_steps_per_epoch)
-    if steps_per_epoch == 0:
-        raise ValueError("train_data yielded no batches; pass data with at least one batch")
+    kv = create_kvstore(kvstore) if isinstance(kvstore, str) else kvstore
+    dist = _Distributed(kv)
+    try:
+        train_data = dist.shard(_reiterable(train_data), even=True)
+        test_data = _reiterable(test_data)
+        if dist.sums:                       # in the sync modes the workers share the test set too
+            test_data = dist.shard(test_data, even=False)
+        steps_per_epoch = _steps_per_epoch(train_data, max_steps_per_epoch)
+        if steps_per_epoch == 0:
+            raise ValueError("train_data yielded no batches; pass data with at least one batch")
 
-    _prepare_params(net, ctxs, initializer if initializer is not None else mx.init.Xavier())
-    if hybridize and hasattr(net, "hybridize"):
-        if is_memory_efficient(net):
-            net.hybridize()            # static_alloc would keep every segment's buffers alive
-        else:
-            fast_hybridize(net)
+        _prepare_params(net, ctxs, initializer if initializer is not None else mx.init.Xavier())
+        if hybridize and hasattr(net, "hybridize"):
+            if is_memory_efficient(net):
+                net.hybridize()            # static_alloc would keep every segment's buffers alive
+            else:
+                fast_hybridize(net)
 
-    total_steps = steps_per_epoch * max(epochs, 1)
-    warmup_steps = round(warmup_epochs * steps_per_epoch)
-    scheduler = make_lr_scheduler(lr_schedule, lr, total_steps, warmup_steps)
-    opt_params: dict[str, Any] = {"learning_rate": lr, "wd": wd, "lr_scheduler": scheduler}
-    if momentum is not None and optimizer.lower() in ("sgd", "nag", "signum", "lbsgd"):
-        opt_params["momentum"] = momentum
-    trainer = gluon.Trainer(net.collect_params(), optimizer, opt_params)
+        # dist_async updates on the servers once per worker's push: its schedule counts them all.
+        updates_per_epoch = steps_per_epoch * (dist.workers.count if dist.is_async else 1)
+        total_steps = updates_per_epoch * max(epochs, 1)
+        warmup_steps = round(warmup_epochs * updates_per_epoch)
+        scheduler = make_lr_scheduler(lr_schedule, lr, total_steps, warmup_steps)
+        opt_params: dict[str, Any] = {"learning_rate": lr, "wd": wd, "lr_scheduler": scheduler}
+        if momentum is not None and optimizer.lower() in ("sgd", "nag", "signum", "lbsgd"):
+            opt_params["momentum"] = momentum
+        trainer = gluon.Trainer(net.collect_params(), optimizer, opt_params,
+                                **dist.trainer_kwargs(kv))
 
-    history = History()
-    start_epoch = 0
-    if checkpoint_dir is not None and resume:
-        info = ckpt.load_checkpoint(checkpoint_dir, net, trainer, ctx=ctxs)
-        if info is not None:
-            start_epoch = info.epoch
-            if info.history is not None:
-                history = History.from_dict(info.history)
-            # The loaded optimizer carries the scheduler of the interrupted run;
-            # use the one for this run (matters if `epochs` changed).
-            trainer.optimizer.lr_scheduler = scheduler
-            print(_resume_message(checkpoint_dir, start_epoch, epochs), flush=True)
+        history = History()
+        start_epoch = 0
+        if checkpoint_dir is not None and resume:
+            dist.check_same_checkpoint(checkpoint_dir)
+            info = ckpt.load_checkpoint(checkpoint_dir, net, trainer if dist.saves_states else None,
+                                        ctx=ctxs)
+            if info is not None:
+                start_epoch = info.epoch
+                if info.history is not None:
+                    history = History.from_dict(info.history)
+                # The loaded optimizer carries the scheduler of the interrupted run;
+                # use the one for this run (matters if `epochs` changed).
+                trainer.optimizer.lr_scheduler = scheduler
+                if not dist.saves_states:     # the servers' optimizer starts at this update
+                    trainer.optimizer.begin_num_update = start_epoch * updates_per_epoch
+                    trainer.optimizer.num_update = start_epoch * updates_per_epoch
+                if dist.workers.is_chief:
+                    print(_resume_message(checkpoint_dir, start_epoch, epochs), flush=True)
 
-    history.time_budget_s = time_budget_s
-    deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
-    for epoch in range(start_epoch + 1, epochs + 1):
-        if deadline is not None and time.perf_counter() >= deadline:
-            history.budget_exhausted = True
-            break
-        t0 = time.perf_counter()
-        loss_sum, correct, n, train_time, last_lr, steps = _train_epoch(
-            net, trainer, loss_fn, train_data, ctxs, epoch, epochs, steps_per_epoch, progress,
-            deadline
-        )
-        if steps < steps_per_epoch:
-            history.budget_exhausted = True
-        _sync_aux_states(net, ctxs)
-        test_acc = evaluate(net, test_data, ctxs) if test_data is not None else None
-        record = EpochRecord(
-            epoch=epoch,
-            train_loss=loss_sum / max(n, 1),
-            train_acc=correct / max(n, 1),
-            test_acc=test_acc,
-            img_per_s=n / train_time if train_time > 0 else float("nan"),
-            time_s=time.perf_counter() - t0,
-            lr=last_lr,
-            steps=steps,
-        )
-        history.append(record)
-        if checkpoint_dir is not None:
-            ckpt.save_checkpoint(checkpoint_dir, epoch, net, trainer, history.to_dict(),
-                                 extra={"epochs": epochs, "lr_schedule": lr_schedule, "lr": lr})
-        if on_epoch_end is not None:
-            on_epoch_end(history)
-        if history.budget_exhausted:
-            break
-    return history
+        history.time_budget_s = time_budget_s
+        deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
+        for epoch in range(start_epoch + 1, epochs + 1):
+            if deadline is not None and time.perf_counter() >= deadline:
+                history.budget_exhausted = True
+                break
+            t0 = time.perf_counter()
+            sums, train_time, last_lr, steps = _train_epoch(
+                net, trainer, loss_fn, train_data, ctxs, epoch, epochs, steps_per_epoch,
+                progress and dist.workers.is_chief, deadline, dist
+            )
+            if steps < steps_per_epoch:
+                history.budget_exhausted = True
+            _sync_aux_states(net, ctxs)
+            dist.average_aux_states(net)
+            loss_sum, correct, n = dist.total("train", sums)
+            test_acc = None
+            if test_data is not None:
+                test_correct, test_n = dist.total("test", _evaluate_counts(net, test_data, ctxs))
+                test_acc = test_correct / test_n if test_n else None
+            if dist.is_async:
+                last_lr = float(scheduler(epoch * updates_per_epoch))   # the servers' rate
+            record = EpochRecord(
+                epoch=epoch,
+                train_loss=loss_sum / max(n, 1),
+                train_acc=correct / max(n, 1),
+                test_acc=test_acc,
+                img_per_s=n / train_time if train_time > 0 else float("nan"),
+                time_s=time.perf_counter() - t0,
+                lr=last_lr,
+                steps=steps,
+            )
+            history.append(record)
+            if checkpoint_dir is not None and dist.workers.is_chief:
+                ckpt.save_checkpoint(checkpoint_dir, epoch, net,
+                                     trainer if dist.saves_states else None, history.to_dict(),
+                                     extra={"epochs": epochs, "lr_schedule": lr_schedule, "lr": lr})
+            if on_epoch_end is not None:
+                on_epoch_end(history)
+            if history.budget_exhausted:
+                break
+        return history
+    except BaseException:
+        leave_without_barrier(kv)      # else this worker would wait at exit for the others
+        raise
+
+
+class _Distributed:
+    """What :func:`train` does differently on a ``dist_*`` kvstore; nothing on any other.
+
+    - **Data**: each worker takes its shard (:meth:`shard`), so an epoch is one pass over the
+      data by all workers together.
+    - **Gradients**: in ``dist_sync`` and ``dist_device_sync`` the servers sum them over
+      workers (:meth:`allreduce_grads`) and every worker applies the same update itself,
+      normalised by the global batch (:meth:`step_size`): a step equals one on the workers'
+      batches put together, from the same start (:meth:`broadcast_params`). ``dist_async``
+      is ``gluon.Trainer``'s own: the servers update, once per worker's push.
+    - **Metrics and BatchNorm**: in the sync modes the epoch's loss, accuracy and test counts
+      are summed and the running statistics averaged over workers, so every worker records
+      the same history and rank 0 saves statistics of all the data. ``dist_async`` cannot
+      sum (see :class:`~gluon_densenet.distributed.kvstore.Collective`): each worker keeps
+      its own figures and evaluates the whole test set.
+    - **Files**: rank 0 alone writes checkpoints; every worker resumes from them.
+    """
+
+    def __init__(self, kv: KVStoreArg):
+        self.workers: Workers = workers_of(kv)
+        self.on = is_distributed(kv)
+        self.is_async = self.on and "async" in kv.type
+        self.sums = self.on and not self.is_async
+        #: dist_async keeps the optimizer's state on the servers, where Trainer cannot save it.
+        self.saves_states = not self.is_async
+        self.collective = Collective(kv) if self.on else None
+        self.started = not self.sums
+
+    def broadcast_params(self, net: gluon.Block, X: mx.nd.NDArray) -> None:
+        """Before the first step (once): give every worker rank 0's parameters.
+
+        A forward pass on ``X`` without recording settles deferred shapes first.
+        """
+        if self.started:
+            return
+        self.started = True
+        with mx.autograd.pause():
+            net(X)
+        for name, param in net.collect_params().items():
+            param.set_data(self.collective.broadcast(f"init {name}", param.list_data()[0]))
+
+    def allreduce_grads(self, net: gluon.Block) -> None:
+        """Replace each gradient by its sum over devices and workers (the sync modes).
+
+        ``gluon.Trainer``'s own path (``kvstore="dist_sync"``, ``update_on_kvstore=False``)
+        was measured giving other updates from run to run on hybridized nets here, so the
+        sum is made with :class:`~gluon_densenet.distributed.kvstore.Collective`'s pushes and
+        pulls of copies.
+        """
+        if not self.sums:
+            return
+        for name, param in net.collect_params().items():
+            if param.grad_req == "null":
+                continue
+            grads = param.list_grad()
+            local = grads[0] if len(grads) == 1 else mx.nd.add_n(
+                *[g.as_in_context(grads[0].context) for g in grads])
+            total = self.collective.sum(f"grad {name}", local)
+            for g in grads:
+                total.copyto(g)
+
+    def trainer_kwargs(self, kv: KVStoreArg) -> dict[str, Any]:
+        """``gluon.Trainer``'s kvstore arguments: in the sync modes none, as this class sums
+        the gradients itself (:meth:`allreduce_grads`)."""
+        if kv is None:
+            return {}
+        return {"kvstore": None if self.sums else kv}
+
+    def shard(self, data: Iterable[Batch] | None, even: bool) -> Iterable[Batch] | None:
+        """This worker's part of ``data``: :meth:`ArrayLoader.shard` when it has one, else
+        every ``count``-th batch, the same number of batches on every worker."""
+        count = self.workers.count
+        if data is None or count == 1:
+            return data
+        if hasattr(data, "shard"):
+            return data.shard(self.workers.rank, count, even=even)
+        return _BatchShard(data, self.workers.rank, count, even)
+
+    def step_size(self, batch_size: int) -> int:
+        """The batch size ``Trainer.step`` normalises by: the global batch in the sync modes
+        (the workers' shards give batches of equal size)."""
+        return batch_size * self.workers.count if self.sums else batch_size
+
+    def total(self, name: str, values: Sequence[float]) -> tuple[float, ...]:
+        """``values`` summed over the workers (in the sync modes; as they are otherwise)."""
+        if not self.sums:
+            return tuple(values)
+        summed = self.collective.sum(name, mx.nd.array(values, dtype="float64"))
+        return tuple(float(v) for v in summed.asnumpy())
+
+    def average_aux_states(self, net: gluon.Block) -> None:
+        """Average BatchNorm's running statistics over the workers (the sync modes)."""
+        if not self.sums:
+            return
+        for name, param in net.collect_params().items():
+            if param.grad_req == "null":
+                mean = self.collective.sum(name, param.list_data()[0]) / self.workers.count
+                param.set_data(mean)
+
+    def check_same_checkpoint(self, directory: str | os.PathLike) -> None:
+        """Check that this worker finds the checkpoint that rank 0 finds.
+
+        Raises:
+            CheckpointError: it does not (the run directory is not shared).
+        """
+        if not self.on:
+            return
+        mine = ckpt.checkpoint_epoch(directory) or 0
+        chief = int(self.collective.broadcast("resume_epoch", mx.nd.array([mine])).asscalar())
+        if chief != mine:
+            raise ckpt.CheckpointError(
+                directory, f"worker {self.workers.rank} finds epoch {mine} here but worker 0 "
+                f"finds epoch {chief}; every worker must see the same run directory (one "
+                "machine, or a file system shared by all)")
+
+
+class _BatchShard:
+    """Every ``count``-th batch of a re-iterable from ``rank`` on; with ``even``,
+    ``len(data) // count`` of them on every worker."""
+
+    def __init__(self, data: Iterable[Batch], rank: int, count: int, even: bool):
+        self.data, self.rank, self.count = data, rank, count
+        total = len(data)  # type: ignore[arg-type]
+        self.n = total // count if even else len(range(rank, total, count))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[Batch]:
+        mine = (b for i, b in enumerate(self.data) if i % self.count == self.rank)
+        return itertools.islice(mine, self.n)
 
 
 def _resume_message(directory: str | os.PathLike, done: int, epochs: int) -> str:
@@ -563,7 +758,8 @@ def _train_epoch(
     steps: int,
     progress: bool,
     deadline: float | None = None,
-) -> tuple[float, float, int, float, float, int]:
+    dist: _Distributed | None = None,
+) -> tuple[tuple[float, float, int], float, float, int]:
     """One pass over ``data``, with a progress bar (see :func:`_bar_options`).
 
     Args:
@@ -578,9 +774,10 @@ def _train_epoch(
         progress: show the bar.
         deadline: a ``time.perf_counter()`` value; the epoch stops after the batch that
             passes it.
+        dist: the run's distributed settings (``None``: one process).
 
     Returns:
-        (loss sum, #correct, #examples, train seconds, last lr, #batches).
+        ((loss sum, #correct, #examples), train seconds, last lr, #batches).
 
     Raises:
         TrainingDivergedError: a batch's loss was NaN or infinite.
@@ -588,6 +785,8 @@ def _train_epoch(
     from tqdm.auto import tqdm
 
     memory_efficient = is_memory_efficient(net)       # once, not per batch
+    dist = dist or _Distributed(None)
+    first_bs = None
     cpu = mx.cpu()
     loss_sum = correct = 0.0
     n = 0
@@ -602,16 +801,21 @@ def _train_epoch(
                 break
             done = i + 1
             bs = _batch_size(X)
-            if bs < len(ctxs):
-                warnings.warn(f"skipping a batch of {bs} examples: fewer than the "
-                              f"{len(ctxs)} devices", RuntimeWarning, stacklevel=2)
+            first_bs = first_bs or bs
+            if bs < len(ctxs) or (dist.is_async and bs != first_bs):
+                why = (f"fewer than the {len(ctxs)} devices" if bs < len(ctxs) else
+                       f"dist_async's servers normalise by the first batch's {first_bs}")
+                warnings.warn(f"skipping a batch of {bs} examples: {why}", RuntimeWarning,
+                              stacklevel=2)
                 bar.update(1)
                 continue
             Xs, ys = _split(X, y, ctxs)
+            dist.broadcast_params(net, Xs[0])
             losses, outs = zip(*[compute_gradients(net, Xi, yi, loss_fn, return_output=True,
                                                    memory_efficient=memory_efficient)
                                  for Xi, yi in zip(Xs, ys, strict=True)], strict=True)
-            trainer.step(bs)
+            dist.allreduce_grads(net)
+            trainer.step(dist.step_size(bs))
             # One host sync per batch: per-device [loss sum, #correct] gathered on cpu.
             stats = mx.nd.add_n(*[
                 mx.nd.stack(loss.sum(), _correct(out, yi)).as_in_context(cpu)
@@ -631,4 +835,4 @@ def _train_epoch(
         train_time = time.perf_counter() - start
     finally:
         bar.close()
-    return loss_sum, correct, n, train_time, last_lr, done
+    return (loss_sum, correct, n), train_time, last_lr, done

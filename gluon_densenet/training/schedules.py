@@ -7,15 +7,6 @@ __all__ = ["LR_SCHEDULES", "make_lr_scheduler"]
 
 LR_SCHEDULES = ("cosine", "step", "constant")
 
-class _ConstantScheduler(mx.lr_scheduler.LRScheduler):
-    """Constant learning rate (after an optional warmup)."""
-
-    def __call__(self, num_update: int) -> float:
-        if num_update < self.warmup_steps:
-            return self.get_warmup_lr(num_update)
-        return self.base_lr
-
-
 def make_lr_scheduler(
     schedule: str,
     base_lr: float,
@@ -43,4 +34,6 @@ def make_lr_scheduler(
         steps = sorted({int(total_steps * f) for f in (0.5, 0.75)} - {0})
         if steps:
             return mx.lr_scheduler.MultiFactorScheduler(step=steps, factor=0.1, **common)
-    return _ConstantScheduler(**common)
+    # MXNet's own classes only: dist_async pickles the scheduler to the servers, which can
+    # unpickle nothing else (they run inside `import mxnet`). A factor of 1 never decays.
+    return mx.lr_scheduler.FactorScheduler(step=total_steps + 1, factor=1.0, **common)

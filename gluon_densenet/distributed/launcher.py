@@ -1,0 +1,304 @@
+"""A distributed job on this machine: MXNet's scheduler, servers and workers as processes on
+127.0.0.1, their output streamed with a ``[role rank]`` prefix, and all of them stopped as
+soon as one fails.
+
+ps-lite, under MXNet's kvstore, does not notice a dead node: the others wait for it forever
+(``../shared``'s notes measured a job blocked until an outside timeout). So the launcher
+watches every process; when one exits with an error or is killed, it stops the rest (SIGTERM
+to each process group, SIGKILL after :data:`STOP_GRACE_S`) and returns that process's status.
+On Linux each child also gets SIGKILL if the launcher itself is killed, so nothing is left
+behind even then.
+
+Ranks follow ports: ps-lite ranks nodes of one host by their port, so worker ``i`` gets the
+``i``-th lowest of the free ports picked here (``PORT``) and its prefix is its kvstore rank.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+__all__ = ["HOST", "LaunchError", "LaunchResult", "launch", "worker_command"]
+
+HOST = "127.0.0.1"
+#: Seconds a process may take to exit after SIGTERM before it gets SIGKILL.
+STOP_GRACE_S = 5.0
+#: Seconds the scheduler and servers get to exit by themselves once every worker is done.
+SHUTDOWN_S = 30.0
+POLL_S = 0.05
+#: The status of a job stopped by its timeout (as coreutils' ``timeout`` reports it).
+EXIT_TIMEOUT = 124
+#: What scheduler and servers run: importing mxnet with DMLC_ROLE set runs the node.
+NODE_COMMAND = ("-c", "import mxnet")
+
+
+class LaunchError(ValueError):
+    """A job that cannot start (bad counts, a port in use); the message says the fix."""
+
+
+@dataclass
+class LaunchResult:
+    """How a job ended.
+
+    Attributes:
+        returncode: 0 when every worker succeeded; else the failing process's status
+            (128 + N when it was killed by signal N), 130 when interrupted.
+        message: one line saying what happened (empty on success).
+        pids: process id of each node, by label (``"worker 0"``); all of them have exited.
+        statuses: each node's exit status, by label, as ``subprocess`` reports it
+            (negative: killed by that signal).
+    """
+
+    returncode: int
+    message: str = ""
+    pids: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int | None] = field(default_factory=dict)
+
+
+def worker_command(args: Sequence[str]) -> list[str]:
+    """The command line of a worker running ``gluon-densenet ARGS`` with this Python."""
+    return [sys.executable, "-m", "gluon_densenet", *args]
+
+
+def _free_ports(count: int, host: str) -> list[int]:
+    """``count`` distinct ports nobody listens on now, ascending (the OS picks them)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            sockets.append(s)
+        return sorted(s.getsockname()[1] for s in sockets)
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _check_port(port: int, host: str) -> None:
+    """Raise :class:`LaunchError` unless ``port`` can be bound on ``host``."""
+    if not 1 <= port <= 65535:
+        raise LaunchError(f"port {port} is not a TCP port; pass --port between 1024 and 65535, "
+                          "or leave it out to pick a free one")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise LaunchError(f"port {port} on {host} cannot be used for the scheduler "
+                              f"({err.strerror or err}); pass another --port, or leave it out "
+                              "to pick a free one") from None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the launcher dies (Linux's PR_SET_PDEATHSIG)."""
+    _PRCTL(1, signal.SIGKILL)
+
+
+try:                                             # Linux only; elsewhere no such guarantee
+    import ctypes
+
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+except (OSError, AttributeError):
+    _PRCTL = None
+
+
+class _Node:
+    """One process of the job and the thread that streams its output."""
+
+    def __init__(self, label: str, argv: Sequence[str], env: Mapping[str, str]):
+        self.label = label
+        self.proc = subprocess.Popen(
+            list(argv), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent if _PRCTL is not None else None)
+        self.reader: threading.Thread | None = None
+
+    def stream_to(self, out: TextIO, lock: threading.Lock) -> None:
+        """Copy the output to ``out`` line by line, each line prefixed ``[label] ``; a
+        carriage return (a progress bar's refresh) ends a line too."""
+        def pump() -> None:
+            pending = b""
+            for chunk in iter(lambda: self.proc.stdout.read1(65536), b""):
+                *lines, pending = re.split(rb"\r\n|\r|\n", pending + chunk)
+                self._write(lines, out, lock)
+            self._write([pending], out, lock)
+        self.reader = threading.Thread(target=pump, name=f"output of {self.label}", daemon=True)
+        self.reader.start()
+
+    def _write(self, lines: list[bytes], out: TextIO, lock: threading.Lock) -> None:
+        text = [line.decode(errors="replace").rstrip() for line in lines]
+        text = [f"[{self.label}] {t}\n" for t in text if t]
+        if text:
+            with lock:
+                out.write("".join(text))
+                out.flush()
+
+    def stop(self, sig: int) -> None:
+        """Send ``sig`` to the node's process group (it may have children)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def _describe(status: int) -> str:
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        return f"was killed by {name}"
+    return f"exited with status {status}"
+
+
+def _shell_status(status: int) -> int:
+    """A process's status as a shell reports it: 128 + N for a kill by signal N."""
+    return 128 - status if status < 0 else status
+
+
+def launch(
+    command: Sequence[str],
+    workers: int,
+    servers: int = 1,
+    *,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    timeout: float | None = None,
+) -> LaunchResult:
+    """Run ``command`` as ``workers`` workers of a ``dist_*`` kvstore job on 127.0.0.1.
+
+    The scheduler and ``servers`` servers run ``python -c "import mxnet"`` with their role;
+    the workers run ``command`` (e.g. :func:`worker_command` of ``train --kvstore
+    dist_sync``). All share ``DMLC_PS_ROOT_URI``, ``DMLC_PS_ROOT_PORT``,
+    ``DMLC_NUM_SERVER`` and ``DMLC_NUM_WORKER``, and each gets ``DMLC_ROLE`` and ``PORT``.
+    Workers get ``OMP_NUM_THREADS`` = cores // workers unless it is set, so that they do not
+    fight over the cores.
+
+    Args:
+        command: the workers' command line.
+        workers: number of workers, >= 1.
+        servers: number of servers, >= 1.
+        port: the scheduler's port (default: a free one).
+        env: the environment the nodes start from (default ``os.environ``).
+        out: where the prefixed output goes (default ``sys.stdout``).
+        timeout: seconds after which a job still running is stopped (status
+            :data:`EXIT_TIMEOUT`); default none.
+
+    Returns:
+        The :class:`LaunchResult`; when a process fails, every other one has been stopped.
+
+    Raises:
+        LaunchError: a count below 1, an empty command, or a port that cannot be bound,
+            before anything is started.
+    """
+    for name, value in (("workers", workers), ("servers", servers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise LaunchError(f"--{name} must be an integer >= 1, got {value!r}; "
+                              f"pass e.g. --{name} {2 if name == 'workers' else 1}")
+    if not command:
+        raise LaunchError("no command for the workers; pass it after '--', "
+                          "e.g. -- train --kvstore dist_sync --smoke")
+    if port is not None:
+        _check_port(port, HOST)
+    ports = _free_ports(workers + servers + (port is None), HOST)
+    root_port = port if port is not None else ports.pop(0)
+    out = out if out is not None else sys.stdout
+    base = dict(os.environ if env is None else env)
+    base.update(DMLC_PS_ROOT_URI=HOST, DMLC_PS_ROOT_PORT=str(root_port),
+                DMLC_NUM_SERVER=str(servers), DMLC_NUM_WORKER=str(workers),
+                PYTHONUNBUFFERED="1")
+    base.pop("DMLC_RANK", None)                  # ps-lite would take it over the port order
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    plan = [("scheduler", [sys.executable, *NODE_COMMAND], {"DMLC_ROLE": "scheduler"})]
+    plan += [(f"server {i}" if servers > 1 else "server", [sys.executable, *NODE_COMMAND],
+              {"DMLC_ROLE": "server", "PORT": str(ports[workers + i])}) for i in range(servers)]
+    plan += [(f"worker {i}", list(command),
+              {"DMLC_ROLE": "worker", "PORT": str(ports[i]),
+               "OMP_NUM_THREADS": base.get("OMP_NUM_THREADS", threads)})
+             for i in range(workers)]
+
+    nodes: list[_Node] = []
+    lock = threading.Lock()
+    try:
+        for label, argv, extra in plan:          # all started before any reader thread
+            nodes.append(_Node(label, argv, {**base, **extra}))
+        for node in nodes:
+            node.stream_to(out, lock)
+        return _supervise(nodes, None if timeout is None else time.monotonic() + timeout)
+    except KeyboardInterrupt:
+        _stop(nodes)
+        return _result(nodes, 130, "interrupted; stopped every process of the job")
+    finally:
+        _stop(nodes)
+        for node in nodes:
+            if node.reader is not None:
+                node.reader.join(timeout=STOP_GRACE_S)
+
+
+def _supervise(nodes: list[_Node], deadline: float | None) -> LaunchResult:
+    """Wait for the job; on the first failure stop everything else.
+
+    A failure is a node that exits with an error or is killed. The scheduler and servers
+    end by themselves once the workers are done; one of them ending first, or not ending,
+    is given :data:`SHUTDOWN_S` before the rest are stopped.
+    """
+    workers = [n for n in nodes if n.label.startswith("worker")]
+    quiet_since = None
+    while True:
+        for node in nodes:
+            status = node.proc.poll()
+            if status not in (None, 0):
+                others = [n.label for n in nodes if n is not node and n.proc.poll() is None]
+                _stop(nodes)
+                stopped = f"; stopped {', '.join(others)}" if others else ""
+                return _result(nodes, _shell_status(status),
+                               f"{node.label} {_describe(status)}{stopped}")
+        running = [n.label for n in nodes if n.proc.poll() is None]
+        if not running:
+            return _result(nodes, 0, "")
+        if deadline is not None and time.monotonic() > deadline:
+            _stop(nodes)
+            return _result(nodes, EXIT_TIMEOUT, f"the job had not ended by its timeout; "
+                                                f"stopped {', '.join(running)}")
+        workers_done = all(n.proc.poll() == 0 for n in workers)
+        node_ended = any(n.proc.poll() is not None for n in nodes if n not in workers)
+        if workers_done or node_ended:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > SHUTDOWN_S:
+                _stop(nodes)
+                if workers_done:
+                    return _result(nodes, 0, f"every worker succeeded; {', '.join(running)} "
+                                             f"did not exit within {SHUTDOWN_S:.0f} s and "
+                                             "was stopped")
+                return _result(nodes, 1, f"{', '.join(running)} still running "
+                                         f"{SHUTDOWN_S:.0f} s after the others ended; "
+                                         "stopped them")
+        time.sleep(POLL_S)
+
+
+def _stop(nodes: list[_Node]) -> None:
+    """SIGTERM to every running node, SIGKILL to those still running after the grace."""
+    running = [n for n in nodes if n.proc.poll() is None]
+    for node in running:
+        node.stop(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for node in running:
+        try:
+            node.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            node.stop(signal.SIGKILL)
+            node.proc.wait()
+
+
+def _result(nodes: list[_Node], returncode: int, message: str) -> LaunchResult:
+    return LaunchResult(returncode, message, {n.label: n.proc.pid for n in nodes},
+                        {n.label: n.proc.poll() for n in nodes})

@@ -1,0 +1,254 @@
+"""Distributed training on MXNet's kvstore: names, shards, the launcher, and loopback jobs of
+a scheduler, a server and two workers on 127.0.0.1 (each job takes a few seconds)."""
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from gluon_densenet.data import ArrayLoader
+from gluon_densenet.distributed import check_kvstore, create_kvstore
+from gluon_densenet.distributed.launcher import LaunchError, launch
+from gluon_densenet.training import train
+from gluon_densenet.training.loop import _BatchShard
+
+WORKER = Path(__file__).parent / "stand_ins" / "distributed_worker.py"
+CLI = [sys.executable, "-m", "gluon_densenet"]
+#: A loopback job that has not ended by then is a failure of the launcher (it usually takes 5 s).
+JOB_TIMEOUT_S = 120
+
+
+# ----------------------------------------------------------------------- names and shards
+def test_an_unknown_kvstore_is_refused_with_the_closest_name():
+    with pytest.raises(ValueError, match=r"unknown kvstore 'dist_synk'; did you mean 'dist_sync'"):
+        check_kvstore("dist_synk")
+    net = mx.gluon.nn.Dense(2)
+    with pytest.raises(ValueError, match="unknown kvstore 'nccl'"):
+        train(net, [(mx.nd.ones((2, 3)), mx.nd.zeros(2))], kvstore="nccl", progress=False)
+    assert not net.collect_params()["dense0_weight"]._data   # refused before any work
+
+
+def test_a_dist_kvstore_outside_a_job_says_how_to_start_one(monkeypatch):
+    for var in ("DMLC_ROLE", "DMLC_PS_ROOT_URI", "DMLC_PS_ROOT_PORT", "DMLC_NUM_SERVER",
+                "DMLC_NUM_WORKER"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ValueError, match=r"DMLC_ROLE.* not set; start it with "
+                                         r"'gluon-densenet launch --workers 2"):
+        create_kvstore("dist_sync")
+    monkeypatch.setenv("DMLC_ROLE", "server")
+    for var in ("DMLC_PS_ROOT_URI", "DMLC_PS_ROOT_PORT", "DMLC_NUM_SERVER", "DMLC_NUM_WORKER"):
+        monkeypatch.setenv(var, "1")
+    with pytest.raises(ValueError, match="DMLC_ROLE=server, not worker"):
+        create_kvstore("dist_async")
+    assert create_kvstore("device") == "device"          # Trainer makes it, when needed
+
+
+def test_a_time_budget_is_refused_with_a_dist_kvstore():
+    with pytest.raises(ValueError, match="time_budget_s cannot be used with a distributed"):
+        train(mx.gluon.nn.Dense(2), [(mx.nd.ones((2, 3)), mx.nd.zeros(2))],
+              kvstore="dist_sync", time_budget_s=5, progress=False)
+
+
+def test_local_kvstore_trains_on_one_device():
+    X, y = mx.nd.random.uniform(shape=(8, 3)), mx.nd.array([0, 1] * 4)
+    history = train(mx.gluon.nn.Dense(2), [(X, y)], epochs=2, kvstore="local", progress=False)
+    assert len(history) == 2 and np.isfinite(history.last.train_loss)
+
+
+def _indices(loader):
+    """The example indices of each batch (the images hold their own index)."""
+    return [np.rint(X[:, 0, 0, 0].asnumpy() * 255).astype(int).tolist() for X, _ in loader]
+
+
+def _indexed(n):
+    images = np.zeros((n, 28, 28), np.uint8)
+    images[:, 0, 0] = np.arange(n)
+    return images, np.zeros(n)
+
+
+@pytest.mark.parametrize("n", [64, 70, 101])
+def test_training_shards_put_together_are_the_batches_of_one_loader(n):
+    images, labels = _indexed(n)
+    whole = ArrayLoader(images, labels, 2 * 8, shuffle=True, seed=3)
+    one = ArrayLoader(images, labels, 8, shuffle=True, seed=3)
+    shards = [one.shard(rank, 2) for rank in range(2)]
+    for epoch in range(2):                                # each epoch deals the data afresh
+        for loader in (whole, *shards):
+            loader.set_epoch(epoch)
+        parts = [_indices(s) for s in shards]
+        assert len(parts[0]) == len(parts[1]) and shards[0].num_examples == n // 2
+        assert [len(b) for b in parts[0]] == [len(b) for b in parts[1]]
+        together = [a + b for a, b in zip(*parts, strict=True)]
+        expected = _indices(whole)
+        if n % 2:                          # the odd example out of the last batch is left out
+            expected[-1] = [i for i in expected[-1] if i in together[-1]]
+        assert together == expected
+        assert len(set(sum(together, []))) == 2 * (n // 2)
+
+
+def test_evaluation_shards_use_every_example_once():
+    images, labels = _indexed(101)
+    loader = ArrayLoader(images, labels, 16)
+    seen = [i for r in range(3) for b in _indices(loader.shard(r, 3, even=False)) for i in b]
+    assert sorted(seen) == list(range(101))
+    with pytest.raises(ValueError, match="0 <= rank < count"):
+        loader.shard(3, 3)
+    with pytest.raises(ValueError, match="cannot be shared by 200 workers"):
+        loader.shard(0, 200)
+
+
+def test_any_iterable_is_shared_batch_by_batch_with_equal_counts():
+    batches = list(range(7))
+    shards = [list(_BatchShard(batches, r, 3, even=True)) for r in range(3)]
+    assert shards == [[0, 3], [1, 4], [2, 5]]
+    assert list(_BatchShard(batches, 0, 3, even=False)) == [0, 3, 6]
+
+
+# ---------------------------------------------------------------------------- launcher
+def _listening_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    return s, s.getsockname()[1]
+
+
+def test_a_port_in_use_is_refused_before_anything_starts():
+    s, port = _listening_port()
+    with s, pytest.raises(LaunchError, match=f"port {port} on 127.0.0.1 cannot be used"):
+        launch([sys.executable, "-c", "pass"], workers=1, port=port)
+    with pytest.raises(LaunchError, match="--workers must be an integer >= 1"):
+        launch([sys.executable, "-c", "pass"], workers=0)
+    with pytest.raises(LaunchError, match="no command for the workers"):
+        launch([], workers=1)
+
+
+def _cli(*args):
+    if args[0] == "launch":
+        args = (args[0], "--timeout", str(JOB_TIMEOUT_S), *args[1:])
+    return subprocess.run([*CLI, *args], capture_output=True, text=True,
+                          timeout=JOB_TIMEOUT_S + 30)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--kvstore", "dist_sync", "--smoke"], "start it with 'gluon-densenet launch"),
+    (["train", "--kvstore", "dist_sink"], "invalid choice: 'dist_sink'"),
+    (["launch", "--", "train", "--smoke"], "add --kvstore dist_sync"),
+    (["launch", "--", "summary"], "launch runs 'train' on every worker"),
+    (["launch", "--", "train", "--kvstore", "dist_sync", "--epochs", "0"],
+     "--epochs must be at least 1"),
+    (["train", "--scale-lr"], "--scale-lr multiplies --lr by the number of workers"),
+])
+def test_cli_refuses_a_distributed_mistake_in_one_line(args, message, tmp_path):
+    result = _cli(*args, "--out", str(tmp_path / "run")) if args[0] == "train" else _cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_launch_refuses_a_port_in_use():
+    s, port = _listening_port()
+    with s:
+        result = _cli("launch", "--port", str(port), "--", "train", "--kvstore", "dist_sync")
+    assert result.returncode == 2
+    assert f"error: port {port} on 127.0.0.1 cannot be used" in result.stderr
+
+
+# ------------------------------------------------------------------------ loopback jobs
+def _job(tmp_path, *args, workers=2):
+    """Launch the stand-in worker script; returns (result, prefixed output, seconds)."""
+    out = tmp_path / "out.txt"
+    start = time.monotonic()
+    with open(out, "w") as f:
+        result = launch([sys.executable, str(WORKER), "worker", str(tmp_path), *args],
+                        workers=workers, servers=1, out=f, timeout=JOB_TIMEOUT_S)
+    return result, out.read_text(), time.monotonic() - start
+
+
+def _params(path):
+    return {k: v.asnumpy() for k, v in mx.nd.load(str(path)).items()}
+
+
+def _max_difference(a, b):
+    assert a.keys() == b.keys()
+    return max(float(np.abs(a[k] - b[k]).max()) for k in a)
+
+
+def test_two_dist_sync_workers_take_the_step_of_one_process_on_both_batches(tmp_path):
+    """A net without BatchNorm (each worker normalises its own half of a batch, so a net with
+    it takes another step than one process on the whole batch)."""
+    result, output, _ = _job(tmp_path, "plain", "dist_sync")
+    assert result.returncode == 0, output
+    assert "[worker 0] rank 0 of 2" in output and "[worker 1] rank 1 of 2" in output
+    single = subprocess.run([sys.executable, str(WORKER), "single", str(tmp_path), "plain",
+                             "1"], capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    reference = _params(tmp_path / "single.params")
+    ranks = [_params(tmp_path / f"rank{r}.params") for r in range(2)]
+    assert _max_difference(ranks[0], ranks[1]) == 0.0      # every worker made the same update
+    difference = _max_difference(ranks[0], reference)
+    print(f"largest difference from one process: {difference:.2e}")
+    assert difference < 1e-5
+    assert _max_difference(reference, _params_at_start(tmp_path, "plain")) > 1e-3  # it moved
+
+
+def _params_at_start(tmp_path, net):
+    """The parameters before the step (the same seeded initialisation)."""
+    sys.path.insert(0, str(WORKER.parent))
+    try:
+        from distributed_worker import make_net
+    finally:
+        sys.path.remove(str(WORKER.parent))
+    model = make_net(net)
+    mx.random.seed(0)
+    model.initialize(mx.init.Xavier())
+    model(mx.nd.zeros((1, 1, 28, 28)))
+    model.save_parameters(str(tmp_path / "start.params"))
+    return _params(tmp_path / "start.params")
+
+
+@pytest.mark.parametrize("how, status, said", [("kill", 137, "worker 1 was killed by SIGKILL"),
+                                               ("exit", 3, "worker 1 exited with status 3")])
+def test_a_failing_worker_stops_the_whole_job(tmp_path, how, status, said):
+    result, output, seconds = _job(tmp_path, "plain", "dist_sync", "1", how)
+    assert result.returncode == status
+    assert result.message.startswith(said) and "stopped scheduler, server, worker 0" in \
+        result.message
+    assert seconds < JOB_TIMEOUT_S
+    for label, pid in result.pids.items():                   # no process left behind
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        assert result.statuses[label] is not None
+    assert not (tmp_path / "rank0.params").exists()          # worker 0 never finished
+
+
+def test_dist_async_trains_and_checkpoints_without_optimizer_state(tmp_path):
+    result, output, _ = _job(tmp_path, "plain", "dist_async")
+    assert result.returncode == 0, output
+    saved = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert saved == ["checkpoint.json", "epoch-0001.history.json", "epoch-0001.params"]
+
+
+def test_cli_launch_trains_in_smoke_mode_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    args = ["launch", "--workers", "2", "--servers", "1", "--", "train", "--kvstore",
+            "dist_sync", "--smoke", "--quiet", "--out", str(run)]
+    result = _cli(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "[worker 1] worker 1 of 2 (dist_sync): trains on its shard of 2,500 images" in lines
+    assert any(line.startswith("[worker 0] worker 0 of 2 (dist_sync): global batch 256")
+               for line in lines)
+    assert not any(line.startswith("[worker 1] saved") for line in lines)
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json",
+                                                     "history.json", "history.png",
+                                                     "model.params"]
+    history = (run / "history.json").read_text()
+    assert '"steps": 20' in history
+    again = _cli(*args)
+    assert again.returncode == 0
+    assert "[worker 0] Resumed from" in again.stdout and "epoch 1 of 1 done" in again.stdout
