@@ -96,3 +96,17 @@ def test_readme_performance_block_is_replaced(tmp_path):
     assert "old table" not in text and "| train | 32 | 4 | gluon | 10.0 | 300 |" in text
     assert text.startswith("intro\n") and text.endswith("outro\n")
     assert not run.update_readme(data, tmp_path / "missing.md")
+
+
+def test_distributed_benchmark_runs_loopback_jobs_and_counts_the_bytes(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.distributed", "--tiny",
+                           "--out-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((tmp_path / "distributed.json").read_text())
+    assert set(data["runs"]) == {"no kvstore", "dist_sync, 1 worker", "dist_sync, 2 workers"}
+    assert all(run["img_per_s"] > 0 for run in data["runs"].values())
+    from gluon_densenet import densenet121
+    from gluon_densenet.models import count_parameters
+    imagenet = data["bytes_per_step"]["densenet121 (ImageNet: 1000 classes, 3 channels)"]
+    assert imagenet == 8 * count_parameters(densenet121()) == 8 * 7_978_856

@@ -252,3 +252,64 @@ def test_cli_launch_trains_in_smoke_mode_and_resumes(tmp_path):
     again = _cli(*args)
     assert again.returncode == 0
     assert "[worker 0] Resumed from" in again.stdout and "epoch 1 of 1 done" in again.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_killing_the_launcher_kills_its_processes(tmp_path):
+    script = ("import sys; from gluon_densenet.distributed.launcher import launch; "
+              "launch([sys.executable, '-c', 'import time; time.sleep(600)'], workers=2)")
+    launcher = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    children = []
+    deadline = time.monotonic() + 60
+    while len(children) < 4 and time.monotonic() < deadline:   # scheduler, server, 2 workers
+        time.sleep(0.2)
+        children = _children(launcher.pid)
+    assert len(children) == 4
+    launcher.kill()
+    launcher.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _children(pid):
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
+                          if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
+def _alive(pid):
+    """Running (a zombie, dead but not yet reaped by init, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_every_role_can_run_the_train_command_as_tools_launch_py_does(tmp_path):
+    """MXNet's tools/launch.py starts the scheduler and servers with the workers' command."""
+    from gluon_densenet.distributed.launcher import _free_ports
+
+    env = {**os.environ, "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_NUM_SERVER": "1",
+           "DMLC_NUM_WORKER": "2", "DMLC_PS_ROOT_PORT": str(_free_ports(1, "127.0.0.1")[0])}
+    command = [*CLI, "train", "--kvstore", "dist_sync", "--smoke", "--quiet",
+               "--out", str(tmp_path / "run")]
+    procs = [subprocess.Popen(command, env={**env, "DMLC_ROLE": role}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+             for role in ("scheduler", "server", "worker", "worker")]
+    try:
+        outputs = [p.communicate(timeout=JOB_TIMEOUT_S)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outputs
+    assert outputs[0] == outputs[1] == ""                   # the nodes only served
+    assert (tmp_path / "run" / "model.params").is_file()
