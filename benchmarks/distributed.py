@@ -4,15 +4,16 @@
     python -m benchmarks.distributed --tiny     # seconds: densenet_tiny, 6 steps, 1 round
 
 Each configuration is a fresh job from :func:`gluon_densenet.distributed.launcher.launch`
-(scheduler, one server, the workers) plus a plain one-process run without a kvstore. A worker
-trains on its shard of the shipped Fashion-MNIST subset with the per-worker batch, so two
-workers take steps of twice the examples; throughput counts the examples of all workers
-over the second epoch (the first builds the graphs). The configurations take turns, round
-after round, and the median of the rounds is reported with its range. Each step pushes every gradient and
-pulls the sum back: ``2 x 4 bytes x trainable parameters`` per worker, printed for the net
-under test and for DenseNet-121. On one machine the workers share its cores (the launcher
-gives each ``cores // workers`` OpenMP threads), so the figures compare ways of using the
-same cores, parameter server included; they say nothing of several machines.
+(scheduler, one server, the workers) plus a plain one-process run without a kvstore. A
+worker trains on its shard of the shipped Fashion-MNIST subset with the per-worker batch,
+so two workers take steps of twice the examples; throughput counts the examples of all
+workers over the second epoch (the first builds the graphs). The configurations take
+turns, round after round, and the median of the rounds is reported with its range. Each
+step pushes every gradient and pulls the sum back: ``2 x 4 bytes x trainable parameters``
+per worker, printed for the net under test and for DenseNet-121. On one machine the
+workers share its cores (the launcher gives each ``cores // workers`` OpenMP threads, and
+the plain run gets all of them), so the figures compare ways of using the same cores,
+parameter server included; they say nothing of several machines.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ The package is laid out by what a module is for:
 - core, what a user installs: :mod:`.models` (blocks, the DenseNet family, counting),
   :mod:`.data` (Fashion-MNIST), :mod:`.training` (loop, step, checkpoints, speed),
   :mod:`.pretrained` (ImageNet weights from MXNet's model zoo and torchvision, fine-tuning),
+  :mod:`.distributed` (several machines on MXNet's kvstore, ``gluon-densenet launch``),
   :mod:`.devices`, :mod:`.plots`, :mod:`.files` and the ``gluon-densenet`` command (:mod:`.cli`);
 - :mod:`.analysis`: what answers the chapters' questions (memory, parameters per stage,
   time budgets, statistics over seeds);

@@ -481,6 +481,9 @@ def _worker_line(args: argparse.Namespace, workers, lr: float, shard: int | None
     who = f"worker {workers.rank} of {workers.count} ({args.kvstore})"
     if shard is not None:
         return f"{who}: trains on its shard of {shard:,} images"
+    if args.kvstore == "dist_async":
+        return (f"{who}: the servers update after each worker's batch of {args.batch_size}; "
+                f"learning rate {lr:g}; rank 0 writes the run directory")
     scaled = (f"{args.lr:g} x {workers.count} workers (--scale-lr)" if args.scale_lr
               else f"{lr:g}")
     return (f"{who}: global batch {args.batch_size * workers.count} = {workers.count} x "

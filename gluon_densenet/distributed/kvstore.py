@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ctypes
 import difflib
+import itertools
 import os
+import weakref
 from dataclasses import dataclass
 
 import mxnet as mx
@@ -112,25 +114,31 @@ def workers_of(kvstore: str | mx.kv.KVStore | None) -> Workers:
     return Workers()
 
 
+_NEXT_KEY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 class Collective:
     """Sums and broadcasts of small arrays across the workers of a ``dist_*`` store.
 
     Each named quantity gets its own key from :data:`COLLECTIVE_KEY_BASE` up, initialised
     on first use (a barrier: every worker must make the same calls in the same order).
-    A sum is a push and a pull: with ``update_on_kvstore=False`` (how ``dist_sync`` is
-    trained here) the servers keep the sum of what the workers pushed. ``dist_async`` has
-    the optimizer on the servers, which would treat the pushed values as gradients, so it
-    offers :meth:`broadcast` only.
+    A sum is a push and a pull: servers without an optimizer (``dist_sync`` as
+    :func:`~gluon_densenet.training.train` uses it) keep the sum of what the workers pushed.
+    ``dist_async`` has the optimizer on the servers, which would treat the pushed values as
+    gradients, so it offers :meth:`broadcast` only.
     """
 
     def __init__(self, kvstore: mx.kv.KVStore):
         self.kv = kvstore
         self.keys: dict[str, int] = {}
+        # Keys count on per store, not per Collective: a second train() on the same store
+        # must not initialise a key again (MXNet would wait forever).
+        self._next = _NEXT_KEY.setdefault(kvstore, itertools.count(COLLECTIVE_KEY_BASE))
 
     def _key(self, name: str) -> tuple[int, bool]:
         new = name not in self.keys
         if new:
-            self.keys[name] = COLLECTIVE_KEY_BASE + len(self.keys)
+            self.keys[name] = next(self._next)
         return self.keys[name], new
 
     def sum(self, name: str, value: mx.nd.NDArray) -> mx.nd.NDArray:

@@ -3,7 +3,7 @@
 soon as one fails.
 
 ps-lite, under MXNet's kvstore, does not notice a dead node: the others wait for it forever
-(``../shared``'s notes measured a job blocked until an outside timeout). So the launcher
+(a job with one worker killed stayed blocked until an outside timeout). So the launcher
 watches every process; when one exits with an error or is killed, it stops the rest (SIGTERM
 to each process group, SIGKILL after :data:`STOP_GRACE_S`) and returns that process's status.
 On Linux each child also gets SIGKILL if the launcher itself is killed, so nothing is left
@@ -96,9 +96,14 @@ def _check_port(port: int, host: str) -> None:
                               "to pick a free one") from None
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGKILL when the launcher dies (Linux's PR_SET_PDEATHSIG)."""
-    _PRCTL(1, signal.SIGKILL)
+def _die_with(parent: int):
+    """What a child runs before exec: SIGKILL when the launcher dies (Linux's
+    PR_SET_PDEATHSIG), and exit at once if it died before that was set."""
+    def arm() -> None:
+        _PRCTL(1, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+    return arm
 
 
 try:                                             # Linux only; elsewhere no such guarantee
@@ -117,7 +122,7 @@ class _Node:
         self.proc = subprocess.Popen(
             list(argv), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=_die_with_parent if _PRCTL is not None else None)
+            preexec_fn=_die_with(os.getpid()) if _PRCTL is not None else None)
         self.reader: threading.Thread | None = None
 
     def stream_to(self, out: TextIO, lock: threading.Lock) -> None:
@@ -197,8 +202,8 @@ def launch(
         The :class:`LaunchResult`; when a process fails, every other one has been stopped.
 
     Raises:
-        LaunchError: a count below 1, an empty command, or a port that cannot be bound,
-            before anything is started.
+        LaunchError: a count below 1, an empty command, a timeout <= 0, or a port that
+            cannot be bound, before anything is started.
     """
     for name, value in (("workers", workers), ("servers", servers)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -207,6 +212,9 @@ def launch(
     if not command:
         raise LaunchError("no command for the workers; pass it after '--', "
                           "e.g. -- train --kvstore dist_sync --smoke")
+    if timeout is not None and not timeout > 0:
+        raise LaunchError(f"--timeout must be a number of seconds > 0, got {timeout}; "
+                          "pass e.g. --timeout 3600, or leave it out for none")
     if port is not None:
         _check_port(port, HOST)
     ports = _free_ports(workers + servers + (port is None), HOST)

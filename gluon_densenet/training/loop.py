@@ -261,7 +261,14 @@ def _sync_aux_states(net: gluon.Block, ctxs: list[mx.Context]) -> None:
         if param.grad_req == "null":
             arrays = param.list_data()
             mean = mx.nd.add_n(*[a.as_in_context(ctxs[0]) for a in arrays]) / len(arrays)
-            param.set_data(mean)
+            _set_everywhere(param, mean)
+
+
+def _set_everywhere(param: gluon.Parameter, value: mx.nd.NDArray) -> None:
+    """Copy ``value`` into every device's array of ``param`` in place (``set_data`` would
+    reset the Trainer's kvstore, which a distributed one refuses)."""
+    for array in param.list_data():
+        value.copyto(array)
 
 
 def _steps_per_epoch(data: Iterable[Batch], max_steps: int | None) -> int:
@@ -539,7 +546,10 @@ def train(
             test_acc = None
             if test_data is not None:
                 test_correct, test_n = dist.total("test", _evaluate_counts(net, test_data, ctxs))
-                test_acc = test_correct / test_n if test_n else None
+                if test_n == 0:
+                    raise ValueError("evaluate: data yielded no examples; pass test batches "
+                                     "or test_data=None")
+                test_acc = test_correct / test_n
             if dist.is_async:
                 last_lr = float(scheduler(epoch * updates_per_epoch))   # the servers' rate
             record = EpochRecord(
@@ -574,7 +584,7 @@ class _Distributed:
       data by all workers together.
     - **Gradients**: in ``dist_sync`` and ``dist_device_sync`` the servers sum them over
       workers (:meth:`allreduce_grads`) and every worker applies the same update itself,
-      normalised by the global batch (:meth:`step_size`): a step equals one on the workers'
+      normalised by the global batch (:meth:`step_totals`): a step equals one on the workers'
       batches put together, from the same start (:meth:`broadcast_params`). ``dist_async``
       is ``gluon.Trainer``'s own: the servers update, once per worker's push.
     - **Metrics and BatchNorm**: in the sync modes the epoch's loss, accuracy and test counts
@@ -608,8 +618,9 @@ class _Distributed:
         for name, param in net.collect_params().items():
             param.set_data(self.collective.broadcast(f"init {name}", param.list_data()[0]))
 
-    def allreduce_grads(self, net: gluon.Block) -> None:
-        """Replace each gradient by its sum over devices and workers (the sync modes).
+    def allreduce_grads(self, net: gluon.Block, used: int) -> None:
+        """Replace each gradient by its sum over the ``used`` first devices (those the batch
+        was split over) and over the workers (the sync modes).
 
         ``gluon.Trainer``'s own path (``kvstore="dist_sync"``, ``update_on_kvstore=False``)
         was measured giving other updates from run to run on hybridized nets here, so the
@@ -622,8 +633,8 @@ class _Distributed:
             if param.grad_req == "null":
                 continue
             grads = param.list_grad()
-            local = grads[0] if len(grads) == 1 else mx.nd.add_n(
-                *[g.as_in_context(grads[0].context) for g in grads])
+            local = grads[0] if used == 1 else mx.nd.add_n(
+                *[g.as_in_context(grads[0].context) for g in grads[:used]])
             total = self.collective.sum(f"grad {name}", local)
             for g in grads:
                 total.copyto(g)
@@ -637,7 +648,8 @@ class _Distributed:
 
     def shard(self, data: Iterable[Batch] | None, even: bool) -> Iterable[Batch] | None:
         """This worker's part of ``data``: :meth:`ArrayLoader.shard` when it has one, else
-        every ``count``-th batch, the same number of batches on every worker."""
+        every ``count``-th batch, the same number of batches on every worker (which must
+        then give the same batches in the same order on every worker: seed its shuffling)."""
         count = self.workers.count
         if data is None or count == 1:
             return data
@@ -645,10 +657,11 @@ class _Distributed:
             return data.shard(self.workers.rank, count, even=even)
         return _BatchShard(data, self.workers.rank, count, even)
 
-    def step_size(self, batch_size: int) -> int:
-        """The batch size ``Trainer.step`` normalises by: the global batch in the sync modes
-        (the workers' shards give batches of equal size)."""
-        return batch_size * self.workers.count if self.sums else batch_size
+    def step_totals(self, batch_size: int, loss: float) -> tuple[int, float]:
+        """The global batch (what ``Trainer.step`` normalises by) and the loss summed over
+        the workers' batches of this step (the sync modes: every worker gets the same)."""
+        total_bs, total_loss = self.total("step", (batch_size, loss))
+        return int(total_bs), total_loss
 
     def total(self, name: str, values: Sequence[float]) -> tuple[float, ...]:
         """``values`` summed over the workers (in the sync modes; as they are otherwise)."""
@@ -664,7 +677,7 @@ class _Distributed:
         for name, param in net.collect_params().items():
             if param.grad_req == "null":
                 mean = self.collective.sum(name, param.list_data()[0]) / self.workers.count
-                param.set_data(mean)
+                _set_everywhere(param, mean)
 
     def check_same_checkpoint(self, directory: str | os.PathLike) -> None:
         """Check that this worker finds the checkpoint that rank 0 finds.
@@ -802,26 +815,36 @@ def _train_epoch(
             done = i + 1
             bs = _batch_size(X)
             first_bs = first_bs or bs
-            if bs < len(ctxs) or (dist.is_async and bs != first_bs):
-                why = (f"fewer than the {len(ctxs)} devices" if bs < len(ctxs) else
+            # In the sync modes every worker takes every step: a small batch uses fewer devices.
+            use = _devices_for(X, ctxs) if dist.sums else ctxs
+            if bs < len(use) or (dist.is_async and bs != first_bs):
+                why = (f"fewer than the {len(ctxs)} devices" if bs < len(use) else
                        f"dist_async's servers normalise by the first batch's {first_bs}")
                 warnings.warn(f"skipping a batch of {bs} examples: {why}", RuntimeWarning,
                               stacklevel=2)
                 bar.update(1)
                 continue
-            Xs, ys = _split(X, y, ctxs)
+            Xs, ys = _split(X, y, use)
             dist.broadcast_params(net, Xs[0])
             losses, outs = zip(*[compute_gradients(net, Xi, yi, loss_fn, return_output=True,
                                                    memory_efficient=memory_efficient)
                                  for Xi, yi in zip(Xs, ys, strict=True)], strict=True)
-            dist.allreduce_grads(net)
-            trainer.step(dist.step_size(bs))
             # One host sync per batch: per-device [loss sum, #correct] gathered on cpu.
             stats = mx.nd.add_n(*[
                 mx.nd.stack(loss.sum(), _correct(out, yi)).as_in_context(cpu)
                 for loss, out, yi in zip(losses, outs, ys, strict=True)
-            ]).asnumpy().ravel()
-            batch_loss, batch_correct = float(stats[0]), float(stats[1])
+            ])
+            if dist.sums:           # the step and the divergence check, decided alike by all
+                batch_loss, batch_correct = (float(v) for v in stats.asnumpy().ravel())
+                step_bs, step_loss = dist.step_totals(bs, batch_loss)
+                if not math.isfinite(step_loss):
+                    raise TrainingDivergedError(epoch, i + 1, step_loss,
+                                                float(trainer.learning_rate))
+                dist.allreduce_grads(net, len(use))
+                trainer.step(step_bs)
+            else:
+                trainer.step(bs)
+                batch_loss, batch_correct = (float(v) for v in stats.asnumpy().ravel())
             last_lr = float(trainer.learning_rate)
             if not math.isfinite(batch_loss):
                 raise TrainingDivergedError(epoch, i + 1, batch_loss, last_lr)

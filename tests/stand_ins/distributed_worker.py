@@ -1,13 +1,20 @@
 """One process of the loopback tests in tests/test_distributed.py, run as a script.
 
-    distributed_worker.py single OUT NET DEVICES      # one process, the whole batch of 64
-    distributed_worker.py worker OUT NET KVSTORE [FAIL_RANK HOW]   # a worker, 32 of the 64
+    distributed_worker.py OUT single [--net NET] [--devices N] [--batches SIZES]
+    distributed_worker.py OUT worker --kvstore KV [--net NET] [--devices N] [--batches SIZES]
+                          [--fail RANK:HOW] [--nan RANK]
 
-NET is ``plain`` (no BatchNorm) or ``bn`` (densenet_tiny). Both modes take one step from the
-same start (seed 0) and save the parameters as OUT/single.params or OUT/rank<R>.params.
-With FAIL_RANK and HOW (``kill``: SIGKILL, ``exit``: status 3) that worker fails at the end
-of epoch 1 of 2 while the others go on into epoch 2 and wait for it.
+NET is ``plain`` (no BatchNorm) or ``bn`` (densenet_tiny). Both modes train from the same
+start (seed 0) and save the parameters as OUT/single.params or OUT/rank<R>.params.
+
+- Data: 64 fixed images in an ``ArrayLoader`` (64 per batch alone, 32 per worker), or with
+  ``--batches 16,16,16,8`` a plain list of batches of those sizes; each worker then takes
+  every other one, and the single process gets each pair put together.
+- ``--fail RANK:HOW``: that worker fails at the end of epoch 1 of 2 (``kill``: SIGKILL,
+  ``exit``: status 3) while the others go on into epoch 2 and wait for it.
+- ``--nan RANK``: that worker's loss is NaN (the others' is finite).
 """
+import argparse
 import os
 import signal
 import sys
@@ -39,20 +46,45 @@ def data() -> tuple[np.ndarray, np.ndarray]:
             rng.integers(0, 10, EXAMPLES))
 
 
-def main(mode: str, out: str, kind: str, arg: str, fail_rank: str = "", how: str = "") -> None:
+def batch_list(sizes: list[int], pairs: bool) -> list:
+    """Batches of these sizes from the 64 images (``pairs``: two at a time put together)."""
+    X, y = data()
+    X = mx.nd.array(X[:, None] / 255.0)
+    y = mx.nd.array(y)
+    edges = np.cumsum([0, *sizes])[::2 if pairs else 1]      # an even number of sizes
+    return [(X[a:b], y[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("mode", choices=["single", "worker"])
+    parser.add_argument("--net", default="plain")
+    parser.add_argument("--kvstore")
+    parser.add_argument("--devices", type=int, default=1)
+    parser.add_argument("--batches")
+    parser.add_argument("--fail", default="")
+    parser.add_argument("--nan", type=int)
+    args = parser.parse_args()
     from gluon_densenet.training import train
 
     X, y = data()
-    net = make_net(kind)
-    if mode == "single":
-        ctx = [mx.cpu(i) for i in range(int(arg))]
-        train(net, ArrayLoader(X, y, EXAMPLES), None, 1, ctx=ctx, seed=0, progress=False,
-              lr_schedule="constant")
-        net.save_parameters(str(Path(out) / "single.params"))
+    sizes = [int(b) for b in args.batches.split(",")] if args.batches else None
+    net = make_net(args.net)
+    ctx = [mx.cpu(i) for i in range(args.devices)]
+    options = dict(ctx=ctx, seed=0, progress=False, lr_schedule="constant")
+    if args.mode == "single":
+        batches = batch_list(sizes, pairs=True) if sizes else ArrayLoader(X, y, EXAMPLES)
+        train(net, batches, None, 1, **options)
+        net.save_parameters(str(args.out / "single.params"))
         return
-    kv = create_kvstore(arg)
+    kv = create_kvstore(args.kvstore)
     rank = workers_of(kv).rank
     print(f"rank {rank} of {workers_of(kv).count}", flush=True)
+    fail_rank, _, how = args.fail.partition(":")
+    softmax = gluon.loss.SoftmaxCrossEntropyLoss()
+    if args.nan == rank:
+        options["loss"] = lambda out, label: softmax(out, label) * np.nan
 
     def fail(history) -> None:
         if how and rank == int(fail_rank) and len(history) == 1:
@@ -60,11 +92,12 @@ def main(mode: str, out: str, kind: str, arg: str, fail_rank: str = "", how: str
                 os.kill(os.getpid(), signal.SIGKILL)
             sys.exit(3)
 
-    train(net, ArrayLoader(X, y, EXAMPLES // 2), None, 2 if how else 1, kvstore=kv, seed=0,
-          progress=False, lr_schedule="constant", on_epoch_end=fail,
-          max_steps_per_epoch=None if how else 1, checkpoint_dir=Path(out) / "checkpoints")
-    net.save_parameters(str(Path(out) / f"rank{rank}.params"))
+    batches = batch_list(sizes, pairs=False) if sizes else ArrayLoader(X, y, EXAMPLES // 2)
+    train(net, batches, None, 2 if how else 1, kvstore=kv, on_epoch_end=fail,
+          max_steps_per_epoch=None if how or sizes else 1,
+          checkpoint_dir=args.out / "checkpoints", **options)
+    net.save_parameters(str(args.out / f"rank{rank}.params"))
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()
