@@ -49,7 +49,7 @@
 #
 # **Run time on a 2-core CPU.** Measured on 2026-11-26 (AMD EPYC, MXNet 1.9.1; `make
 # pages` prints each chapter's seconds, and the experiments' own times are in their
-# results): about 20 s in smoke mode; about 8 min in a full run (463 s), nearly all of
+# results): about 20 s in smoke mode; about 8 min in a full run (465 s), nearly all of
 # it the 10-epoch training.
 #
 # **References.**
