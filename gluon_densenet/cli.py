@@ -37,6 +37,7 @@ from .data import (
 from .devices import describe_devices, try_all_gpus
 from .distributed import (
     KVSTORE_TYPES,
+    Workers,
     create_kvstore,
     is_distributed,
     leave_without_barrier,
@@ -352,11 +353,11 @@ def _run_config(args: argparse.Namespace, workers: int = 1) -> dict:
     return config
 
 
-def _join_job(args: argparse.Namespace):
+def _join_job(args: argparse.Namespace) -> tuple[str | mx.kv.KVStore | None, Workers]:
     """Create the ``--kvstore`` (joining the distributed job for ``dist_*``).
 
     Returns:
-        The kvstore (``None`` without ``--kvstore``) and this process's ``Workers``.
+        The kvstore (``None`` without ``--kvstore``) and this process's :class:`Workers`.
 
     Raises:
         CLIError: a ``dist_*`` store outside a job started by a launcher.
@@ -466,12 +467,13 @@ def _smoke_settings(args: argparse.Namespace) -> None:
         args.epochs = min(args.epochs, 1)
 
 
-def _worker_line(args: argparse.Namespace, workers, lr: float, shard: int | None) -> str:
+def _worker_line(args: argparse.Namespace, workers: Workers, lr: float,
+                 shard: int | None) -> str:
     """What a worker of a distributed run says before training.
 
     Args:
         args: the parsed ``train`` options.
-        workers: this process's ``Workers``.
+        workers: this process's rank and the number of workers.
         lr: the learning rate used (after ``--scale-lr``).
         shard: for a worker other than rank 0, how many training images it reads.
 
