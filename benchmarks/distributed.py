@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import RESULTS
+from benchmarks.common import add_common_options
 
 BATCH = 128
 
@@ -81,9 +81,8 @@ def run(model: str, steps: int, workers: int | None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", action="store_true", help="densenet_tiny, 6 steps, 1 round")
+    add_common_options(parser, "densenet_tiny, 6 steps, 1 round")
     parser.add_argument("--rounds", type=int, help="runs of each configuration (default 3)")
-    parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

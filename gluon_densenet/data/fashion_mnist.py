@@ -465,14 +465,10 @@ class ArrayLoader:
             raise ValueError(f"images must have shape (N, H, W), got {images.shape}")
         if labels.shape != (images.shape[0],):
             raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1
-        ):
+        if not _is_index(batch_size) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if resize is not None:
-            if isinstance(resize, bool) or not isinstance(resize, (int, np.integer)):
+            if not _is_index(resize):
                 raise ValueError(f"resize must be None or an integer >= 28, got {resize!r}")
             if resize < 28:
                 raise ValueError(
