@@ -65,6 +65,8 @@
 # * Li, Andersen, Park, Smola, Ahmed, Josifovski, Long, Shekita and Su (2014), *Scaling
 #   Distributed Machine Learning with the Parameter Server*, OSDI,
 #   <https://www.usenix.org/conference/osdi14/technical-sessions/presentation/li_mu>.
+# * Apache MXNet documentation, *Distributed Training in MXNet*,
+#   <https://mxnet.apache.org/api/faq/distributed_training>.
 # * Goyal, Dollár, Girshick, Noordhuis, Wesolowski, Kyrola, Tulloch, Jia and He (2017),
 #   *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*,
 #   [arXiv:1706.02677](https://arxiv.org/abs/1706.02677).
@@ -335,7 +337,8 @@ print(f"history reloaded: {len(reloaded_history)} epochs (ran {EPOCHS})")
 # several GPUs: every device keeps a full copy of the parameters, computes the gradients
 # of its slice of each batch, and MXNet's key-value store (*kvstore*) sums them before
 # one update is applied everywhere. Across machines MXNet uses the same kvstore as a
-# *parameter server* (Li et al., 2014): a **scheduler** that introduces the processes to
+# *parameter server* (Li et al., 2014; MXNet's guide *Distributed Training in MXNet*
+# describes its processes and modes): a **scheduler** that introduces the processes to
 # each other, **servers** that hold the sums, and **workers** that train. With
 # `kvstore="dist_sync"` each worker reads its own shard of the training data; at every
 # step it pushes its gradients, the servers add up those of all workers, and every
@@ -354,6 +357,9 @@ print(f"history reloaded: {len(reloaded_history)} epochs (ran {EPOCHS})")
 #   end of each epoch the running statistics are averaged over the workers, so that the
 #   saved net is the same on every worker.
 # * **Files**: worker 0 alone writes checkpoints and results.
+#
+# (README, "Training on several machines", gives the details; `tests/test_distributed.py`
+# checks them.)
 #
 # What a step sends is easy to count: each worker pushes one float32 gradient per
 # parameter (4 bytes) and pulls as much back.
