@@ -9,7 +9,8 @@ The package is laid out by what a module is for:
   :mod:`.data` (Fashion-MNIST), :mod:`.training` (loop, step, checkpoints, speed),
   :mod:`.pretrained` (ImageNet weights from MXNet's model zoo and torchvision, fine-tuning),
   :mod:`.distributed` (several machines on MXNet's kvstore, ``gluon-densenet launch``),
-  :mod:`.devices`, :mod:`.plots`, :mod:`.files` and the ``gluon-densenet`` command (:mod:`.cli`);
+  :mod:`.devices`, :mod:`.cpu_threads`, :mod:`.plots`, :mod:`.files` and the
+  ``gluon-densenet`` command (:mod:`.cli`);
 - :mod:`.analysis`: what answers the chapters' questions (memory, parameters per stage,
   time budgets, statistics over seeds);
 - :mod:`.notebook`: smoke mode and the chapters' result files.
@@ -17,8 +18,10 @@ The package is laid out by what a module is for:
 import importlib
 
 from ._environment import check_environment
+from .cpu_threads import set_default_threads
 
 check_environment()
+set_default_threads()     # before MXNet is imported: one operator thread per physical core
 
 __version__ = "0.1.0"
 

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from ..cpu_threads import THREAD_VARIABLES, physical_cores, user_thread_setting
+
 __all__ = ["HOST", "LaunchError", "LaunchResult", "launch", "worker_command"]
 
 HOST = "127.0.0.1"
@@ -185,8 +187,8 @@ def launch(
     the workers run ``command`` (e.g. :func:`worker_command` of ``train --kvstore
     dist_sync``). All share ``DMLC_PS_ROOT_URI``, ``DMLC_PS_ROOT_PORT``,
     ``DMLC_NUM_SERVER`` and ``DMLC_NUM_WORKER``, and each gets ``DMLC_ROLE`` and ``PORT``.
-    Workers get ``OMP_NUM_THREADS`` = cores // workers unless it is set, so that they do not
-    fight over the cores.
+    Workers get ``OMP_NUM_THREADS`` and ``MXNET_OMP_MAX_THREADS`` = physical cores // workers
+    unless the user set one of them, so that they do not fight over the cores.
 
     Args:
         command: the workers' command line.
@@ -225,13 +227,16 @@ def launch(
                 DMLC_NUM_SERVER=str(servers), DMLC_NUM_WORKER=str(workers),
                 PYTHONUNBUFFERED="1")
     base.pop("DMLC_RANK", None)                  # ps-lite would take it over the port order
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    # Each worker gets its share of the cores, unless the user chose a thread count.
+    threads = user_thread_setting(base) or dict.fromkeys(
+        THREAD_VARIABLES, str(max(1, physical_cores() // workers)))
+    for name in THREAD_VARIABLES:
+        base.pop(name, None)
     plan = [("scheduler", [sys.executable, *NODE_COMMAND], {"DMLC_ROLE": "scheduler"})]
     plan += [(f"server {i}" if servers > 1 else "server", [sys.executable, *NODE_COMMAND],
               {"DMLC_ROLE": "server", "PORT": str(ports[workers + i])}) for i in range(servers)]
     plan += [(f"worker {i}", list(command),
-              {"DMLC_ROLE": "worker", "PORT": str(ports[i]),
-               "OMP_NUM_THREADS": base.get("OMP_NUM_THREADS", threads)})
+              {"DMLC_ROLE": "worker", "PORT": str(ports[i]), **threads})
              for i in range(workers)]
 
     nodes: list[_Node] = []

@@ -30,6 +30,7 @@ import numpy as np
 from mxnet import gluon
 
 from .. import devices
+from ..cpu_threads import thread_warning
 from ..distributed.kvstore import (
     Collective,
     Workers,
@@ -198,6 +199,9 @@ def _check_train_args(
         raise ValueError(f"warmup_epochs must be a finite number >= 0, got {warmup_epochs!r}; "
                          "pass e.g. warmup_epochs=1, or 0 for no warmup")
     ctxs = _ctx_list(ctx)
+    threads_hint = thread_warning()
+    if threads_hint and any(c.device_type == "cpu" for c in ctxs):
+        warnings.warn(threads_hint, RuntimeWarning, stacklevel=2)
     if loss is not None and not callable(loss):
         raise ValueError(f"loss must be a Gluon loss (or None for softmax cross-entropy), "
                          f"got {loss!r}; pass e.g. gluon.loss.SoftmaxCrossEntropyLoss()")

@@ -1,0 +1,111 @@
+"""The operator-thread default (gluon_densenet.cpu_threads): set before MXNet is imported,
+never over the user's choice, a warning when it came too late, shares for launched workers."""
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from gluon_densenet import cpu_threads
+from gluon_densenet.distributed.launcher import launch
+
+PROBE = ("import json, os, warnings\n{imports}\n"
+         "from gluon_densenet import cpu_threads\n"
+         "print(json.dumps({{'env': os.environ.get('MXNET_OMP_MAX_THREADS'),"
+         " 'threads': cpu_threads.mxnet_threads(), 'cores': cpu_threads.physical_cores(),"
+         " 'warning': cpu_threads.thread_warning()}}))")
+
+
+def probe(imports: str, **env) -> dict:
+    import json
+    clean = {k: v for k, v in os.environ.items() if k not in cpu_threads.THREAD_VARIABLES}
+    out = subprocess.run([sys.executable, "-c", PROBE.format(imports=imports)],
+                         env={**clean, **env}, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_physical_cores_is_at_most_the_usable_cpus():
+    assert 1 <= cpu_threads.physical_cores() <= len(os.sched_getaffinity(0))
+
+
+def test_importing_the_package_first_gives_mxnet_every_core():
+    r = probe("import gluon_densenet\nimport mxnet")
+    assert r["env"] == str(r["cores"])
+    assert r["threads"] == r["cores"]
+    assert r["warning"] is None
+
+
+def test_the_users_choice_wins():
+    r = probe("import gluon_densenet\nimport mxnet", OMP_NUM_THREADS="1")
+    assert r["env"] is None and r["threads"] == 1 and r["warning"] is None
+    r = probe("import gluon_densenet\nimport mxnet", MXNET_OMP_MAX_THREADS="3")
+    assert r["env"] == "3" and r["threads"] == 3
+
+
+def test_mxnet_imported_first_keeps_its_default_and_says_how_to_fix_it():
+    r = probe("import mxnet\nimport gluon_densenet")
+    assert r["env"] is None
+    if cpu_threads.physical_cores() < 2:
+        pytest.skip("one core: MXNet's default already uses it")
+    if r["threads"] >= r["cores"]:
+        pytest.skip("MXNet's default uses every core on this CPU (not x86)")
+    assert "MXNET_OMP_MAX_THREADS" in r["warning"] and "import gluon_densenet first" in \
+        r["warning"]
+
+
+def test_mxnet_rule_reads_the_variables_in_mxnets_order():
+    assert cpu_threads._mxnet_rule({"MXNET_OMP_MAX_THREADS": "3", "OMP_NUM_THREADS": "1"}) == 3
+    assert cpu_threads._mxnet_rule({"OMP_NUM_THREADS": "5"}) == 5
+    assert cpu_threads._mxnet_rule({"OMP_NUM_THREADS": "0"}) >= 1
+
+
+def test_user_setting_leaves_out_the_package_default(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_SET_BY_PACKAGE", "2")
+    assert cpu_threads.user_thread_setting({"MXNET_OMP_MAX_THREADS": "2"}) == {}
+    assert cpu_threads.user_thread_setting({"MXNET_OMP_MAX_THREADS": "1"}) == \
+        {"MXNET_OMP_MAX_THREADS": "1"}
+    assert cpu_threads.user_thread_setting({"OMP_NUM_THREADS": "1"}) == {"OMP_NUM_THREADS": "1"}
+
+
+def test_train_warns_when_mxnet_uses_fewer_threads_than_cores(monkeypatch):
+    import mxnet as mx
+
+    from gluon_densenet import densenet_tiny
+    from gluon_densenet.training import train
+    hint = "MXNet uses 1 of 2 CPU cores because ..."
+    monkeypatch.setattr("gluon_densenet.training.loop.thread_warning", lambda: hint)
+    X = mx.nd.random.uniform(shape=(4, 1, 32, 32))
+    y = mx.nd.array([0, 1, 2, 3])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(densenet_tiny(classes=10, in_channels=1), [(X, y)], [(X, y)], epochs=1,
+              ctx=mx.cpu(), progress=False, hybridize=False)
+    assert hint in [str(w.message) for w in caught]
+
+
+def _worker_threads(env: dict) -> dict:
+    code = ("import os, mxnet; kv = mxnet.kv.create('dist_sync'); "   # joins the job
+            "print('THREADS', os.environ.get('OMP_NUM_THREADS'), "
+            "os.environ.get('MXNET_OMP_MAX_THREADS'))")
+    lines = []
+
+    class Out:
+        def write(self, s):
+            lines.append(s)
+
+        def flush(self):
+            pass
+    result = launch([sys.executable, "-c", code], workers=2, servers=1, env=env, out=Out())
+    assert result.returncode == 0, result.message
+    return {tuple(line.split("THREADS ")[1].split()) for line in "".join(lines).splitlines()
+            if "THREADS" in line}
+
+
+def test_launched_workers_share_the_cores_or_keep_the_users_setting(monkeypatch):
+    clean = {k: v for k, v in os.environ.items() if k not in cpu_threads.THREAD_VARIABLES}
+    share = str(max(1, cpu_threads.physical_cores() // 2))
+    monkeypatch.setattr(cpu_threads, "_SET_BY_PACKAGE", "7")
+    # the package's own default in the launcher's environment is replaced by the share
+    assert _worker_threads({**clean, "MXNET_OMP_MAX_THREADS": "7"}) == {(share, share)}
+    assert _worker_threads({**clean, "OMP_NUM_THREADS": "1"}) == {("1", "None")}
