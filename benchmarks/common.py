@@ -82,7 +82,7 @@ def sgd_step(net, momentum: float = 0.9) -> Callable:
     rate 0.01) through :func:`gluon_densenet.training.step.train_step`.
 
     Args:
-        net: an initialised Gluon block (memory-efficient nets get the recomputing step).
+        net: an initialised Gluon block (memory-efficient nets recompute in ``backward()``).
         momentum: SGD momentum (0 for plain SGD).
 
     Returns:
@@ -90,12 +90,10 @@ def sgd_step(net, momentum: float = 0.9) -> Callable:
     """
     from mxnet import gluon
 
-    from gluon_densenet.training.memory_efficient import is_memory_efficient
     from gluon_densenet.training.step import train_step
     trainer = gluon.Trainer(net.collect_params(), "sgd",
                             {"learning_rate": 0.01, "momentum": momentum})
-    return functools.partial(train_step, net, trainer, gluon.loss.SoftmaxCrossEntropyLoss(),
-                             memory_efficient=is_memory_efficient(net))   # decided once
+    return functools.partial(train_step, net, trainer, gluon.loss.SoftmaxCrossEntropyLoss())
 
 
 def time_loading(make_iter: Callable[[], Iterable], warmup: int,

@@ -30,21 +30,26 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import common
+from benchmarks import common, memory_budget
 from gluon_densenet.analysis.measure import peak_rss_mib, timings
+from gluon_densenet.cpu_threads import mxnet_threads, threads_from_environment
+
+#: The operator threads MXNet 1.9 picks by itself here (no thread variables set).
+MXNET_DEFAULT_THREADS = threads_from_environment({})
 
 DEFAULT_BATCH = {32: 64, 224: 16}
 #: Contenders: (name, task) → description.
 CONTENDERS = {
-    "gluon": "gluon_densenet densenet121, fast_hybridize (static alloc/shape)",
+    "gluon": "gluon_densenet densenet121, fast_hybridize (static alloc/shape), the default",
+    "gluon_mxthreads": "the same with MXNet's own thread default (half the processors on x86)",
     "gluon_plain": "gluon_densenet densenet121, plain hybridize()",
-    "gluon_me": "gluon_densenet densenet121(memory_efficient=True) + forward_backward",
+    "gluon_me": "gluon_densenet densenet121(memory_efficient=True), the ordinary step",
     "gluon_opt": "gluon_densenet densenet121, optimized_inference (oneDNN fusion)",
     "modelzoo": "mx.gluon.model_zoo.vision.densenet121, hybridize(static alloc/shape)",
     "torch": "torchvision densenet121",
     "torch_me": "torchvision densenet121(memory_efficient=True)",
 }
-TRAIN = ["gluon", "gluon_plain", "gluon_me", "modelzoo", "torch", "torch_me"]
+TRAIN = ["gluon", "gluon_mxthreads", "gluon_plain", "gluon_me", "modelzoo", "torch", "torch_me"]
 INFER = ["gluon", "gluon_opt", "modelzoo", "torch"]
 
 
@@ -85,7 +90,7 @@ def _worker_mxnet(cfg: dict) -> tuple:
         fast_hybridize(net)
     if task == "infer":
         return (lambda: net(X)), nd.waitall
-    step = common.sgd_step(net)  # memory_efficient=True nets get the recomputing step
+    step = common.sgd_step(net)  # memory_efficient=True nets recompute in backward()
     return (lambda: step(X, y)), nd.waitall
 
 
@@ -236,8 +241,11 @@ def build_configs(args) -> list[dict]:
                     continue            # its fixed 7×7 pool needs 224 px
                 if name == "gluon_me" and size < 224 and not args.tiny:
                     continue            # memory-efficient training matters at large inputs
-                configs.append(dict(contender=name, task=task, size=size, batch=batch,
-                                    iters=args.iters, warmup=args.warmup, tiny=args.tiny))
+                cfg = dict(contender=name, task=task, size=size, batch=batch,
+                           iters=args.iters, warmup=args.warmup, tiny=args.tiny)
+                if name == "gluon_mxthreads":
+                    cfg["env"] = {"MXNET_OMP_MAX_THREADS": str(MXNET_DEFAULT_THREADS)}
+                configs.append(cfg)
     if "pipeline" in args.contenders:
         configs.append(dict(contender="pipeline", task="pipeline", size=32,
                             batch=args.pipeline_batch, iters=args.iters * 3,
@@ -297,19 +305,43 @@ HEADER = ["task", "px", "batch", "contender", "img/s", "peak RSS MiB",
           "speed / memory ratio", "baseline"]
 
 
-def extra_lines(results) -> list[str]:
+def _ratio(results, a: str, b: str, field: str = "img_per_s") -> float | None:
+    ra, rb = results.get(a), results.get(b)
+    if ra and rb and field in ra and field in rb and rb[field]:
+        return ra[field] / rb[field]
+    return None
+
+
+def extra_lines(results, budget: dict | None = None) -> list[str]:
+    """The headline ratios under the table, each measured in this run."""
     lines = []
-    for size in sorted({r["size"] for r in results.values()}):
-        eff = results.get(f"train/{size}/gluon_me")
-        for name, how in (("gluon", "the default static-alloc path"),
-                          ("gluon_plain", "plain hybridize(), as the recomputing step uses")):
-            std = results.get(f"train/{size}/{name}")
-            if std and eff and "img_per_s" in std and "img_per_s" in eff:
-                lines.append(
-                    f"Memory-efficient training at {size} px vs {how}: peak RSS "
-                    f"{std['peak_rss_mib']:.0f} → {eff['peak_rss_mib']:.0f} MiB "
-                    f"({100 * (eff['peak_rss_mib'] / std['peak_rss_mib'] - 1):+.0f}%), "
-                    f"time per step {100 * (std['img_per_s'] / eff['img_per_s'] - 1):+.0f}%.")
+    sizes = sorted({r["size"] for r in results.values()})
+    for task, what in (("train", "Default training"), ("infer", "Inference")):
+        parts = [f"{size} px {r:.2f}x" for size in sizes
+                 if (r := _ratio(results, f"{task}/{size}/gluon", f"{task}/{size}/torch"))]
+        if parts:
+            lines.append(f"{what} vs torchvision (img/s ratio): {', '.join(parts)}.")
+    parts = [f"{size} px {r:.2f}x" for size in sizes
+             if (r := _ratio(results, f"train/{size}/gluon", f"train/{size}/gluon_mxthreads"))]
+    if parts:
+        lines.append(f"Default training with one thread per core ({mxnet_threads()}) vs "
+                     f"MXNet's own default ({MXNET_DEFAULT_THREADS}): {', '.join(parts)} "
+                     "(img/s ratio; `gluon_densenet.cpu_threads`).")
+    for size in sizes:
+        eff, std = f"train/{size}/gluon_me", f"train/{size}/gluon"
+        mem = _ratio(results, eff, std, "peak_rss_mib")
+        speed = _ratio(results, eff, std)
+        if mem and speed:
+            lines.append(
+                f"Memory-efficient training at {size} px vs the default fast path: peak RSS "
+                f"{results[std]['peak_rss_mib']:.0f} → {results[eff]['peak_rss_mib']:.0f} MiB "
+                f"({mem:.2f}x), time per step {1 / speed:.2f}x.")
+    if budget and budget.get("ratio"):
+        c = budget["contenders"]
+        lines.append(
+            f"Largest training batch at {budget['size']} px within {budget['budget_mib']} MiB "
+            f"({budget['method']}): default {c['gluon']['largest_batch']}, memory-efficient "
+            f"{c['gluon_me']['largest_batch']} ({budget['ratio']:.2f}x).")
     p = results.get("pipeline/32/pipeline")
     if p and "load_fraction" in p:
         lines.append(f"Input pipeline at {int(p['size'])} px, batch {int(p['batch'])} "
@@ -320,17 +352,17 @@ def extra_lines(results) -> list[str]:
     return lines
 
 
-def _table_markdown(results: dict) -> list[str]:
+def _table_markdown(data: dict) -> list[str]:
     """The results table in markdown, a blank line, and :func:`extra_lines` as a list.
 
     Args:
-        results: ``latest.json``'s ``results``.
+        data: ``latest.json``'s contents.
 
     Returns:
         The lines.
     """
-    return (common.markdown_table(HEADER, table_rows(results)) + [""]
-            + [f"- {line}" for line in extra_lines(results)])
+    return (common.markdown_table(HEADER, table_rows(data["results"])) + [""]
+            + [f"- {line}" for line in extra_lines(data["results"], data.get("memory_budget"))])
 
 
 def write_markdown(data: dict, path: Path) -> None:
@@ -342,7 +374,7 @@ def write_markdown(data: dict, path: Path) -> None:
            "model zoo when torch is absent); speed > 1 is faster, memory < 1 is smaller.", ""]
     if data.get("notes"):
         out += [f"- {n}" for n in data["notes"]] + [""]
-    out += _table_markdown(data["results"])
+    out += _table_markdown(data)
     out += ["", "Contenders:", ""] + [f"- `{k}`: {v}" for k, v in CONTENDERS.items()]
     path.write_text("\n".join(out) + "\n")
 
@@ -362,7 +394,7 @@ def update_readme(data: dict, readme: Path) -> bool:
              f"Measured {data['date'][:10]} on {data['machine']} (MXNet {data['mxnet']}"
              + (f", torch {data['torch']}" if data.get("torch") else "")
              + f"); median of {data['repeats']} rounds, each configuration in a fresh process.", ""]
-    block += _table_markdown(data["results"]) + ["", README_END]
+    block += _table_markdown(data) + ["", README_END]
     head, rest = text.split(README_START, 1)
     tail = rest.split(README_END, 1)[1]
     readme.write_text(head + "\n".join(block) + tail)
@@ -373,7 +405,7 @@ def print_table(data: dict) -> None:
     print(common.text_table([HEADER] + table_rows(data["results"])))
     for n in data.get("notes", []):
         print("note:", n)
-    for line in extra_lines(data["results"]):
+    for line in extra_lines(data["results"], data.get("memory_budget")):
         print(line)
 
 
@@ -396,6 +428,9 @@ def main(argv=None) -> int:
                     help="default: all but torch_me (slow here); add it explicitly")
     common.add_common_options(ap, "tiny net, 32 px, batch 4, 1 iteration: a smoke test")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per configuration")
+    ap.add_argument("--budget-mib", type=int, default=2048,
+                    help="memory budget for the largest-batch search at 224 px "
+                         "(benchmarks/memory_budget.py); 0 skips it")
     args = ap.parse_args(argv)
 
     if args.render_only:
@@ -439,13 +474,16 @@ def main(argv=None) -> int:
                      ", ".join(f"{k}={v:.3g}" for k, v in r.items() if isinstance(v, float)))
                   + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
 
+    budget = None
+    if args.budget_mib > 0 and not args.tiny and 224 in args.sizes:
+        budget = memory_budget.measure(224, args.budget_mib)
     import mxnet
     data = {"date": _dt.datetime.now().isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
             "python": platform.python_version(), "mxnet": mxnet.__version__,
             "torch": _torch_version(), "repeats": args.repeats, "iters": args.iters,
             "warmup": args.warmup, "tiny": args.tiny, "notes": notes,
-            "results": summarise(configs, runs)}
+            "results": summarise(configs, runs), "memory_budget": budget}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "latest.json").write_text(json.dumps(data, indent=2) + "\n")
     write_markdown(data, args.out_dir / "README.md")

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = ["mxnet_threads", "physical_cores", "set_default_threads", "thread_warning",
-           "user_thread_setting"]
+           "threads_from_environment", "user_thread_setting"]
 
 #: The variables MXNet reads for its operators' thread count, in the order it prefers them.
 THREAD_VARIABLES = ("MXNET_OMP_MAX_THREADS", "OMP_NUM_THREADS")
@@ -57,7 +57,7 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
-def _mxnet_rule(env: Mapping[str, str]) -> int:
+def threads_from_environment(env: Mapping[str, str]) -> int:
     """The thread count MXNet 1.9 picks at import from ``env`` (``src/engine/openmp.cc``)."""
     for name in THREAD_VARIABLES:
         value = env.get(name, "").strip()
@@ -98,7 +98,7 @@ def mxnet_threads() -> int:
     """The operator threads MXNet uses in this process: what it read when it was imported
     (or will read, if it is not imported yet)."""
     env = _ENV_AT_MXNET_IMPORT if _ENV_AT_MXNET_IMPORT is not None else os.environ
-    return _mxnet_rule(env)
+    return threads_from_environment(env)
 
 
 def thread_warning() -> str | None:

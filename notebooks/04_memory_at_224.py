@@ -92,7 +92,6 @@ from gluon_densenet.analysis.memory import (
 from gluon_densenet.devices import try_gpu
 from gluon_densenet.notebook import choose, describe_run, run_or_load, smoke_mode
 from gluon_densenet.plots import stacked_bars
-from gluon_densenet.training.step import compute_gradients
 
 # %matplotlib inline
 pd.set_option("display.width", 140)
@@ -345,12 +344,20 @@ for batch, row in at96.iterrows():
 # on the wide inputs, the rows that grow quadratically, need not be stored: Pleiss et
 # al. (2017, *Memory-Efficient Implementation of DenseNets*) recompute them during
 # backward. The package's `densenet121(memory_efficient=True)` keeps only each dense
-# layer's *k*-channel output and recomputes the rest of the layer in backward
-# (`gluon_densenet.training.memory_efficient`). First, it must compute the same
-# gradients: two DenseNet-121s with the same weights, one training step each on the
-# same batch (4 random 64 px images):
+# layer's *k*-channel output and recomputes the whole layer in backward
+# (`gluon_densenet.models.recompute` explains how). The training loop stays the ordinary
+# Gluon one: under `autograd.record()` each dense block hands back its output as a
+# recorded concatenation of stored features, and when `loss.backward()` has reached it,
+# the package replays the block's layers, last first, and carries the gradient on into
+# the layers before it.
+#
+# First, it must compute the same gradients: two DenseNet-121s with the same weights,
+# one training step each on the same batch (4 random 64 px images), both written as
+# the ordinary loop:
 
 # %% tags=["nbval-ignore-output"]
+from mxnet import autograd
+
 mx.random.seed(0)
 standard_net = densenet121(classes=10, prefix="check_")
 efficient_net = densenet121(classes=10, prefix="check_", memory_efficient=True)
@@ -362,8 +369,10 @@ for a, b in zip(standard_net.collect_params().values(), efficient_net.collect_pa
 X = mx.nd.random.uniform(shape=(4, 3, 64, 64))
 y = mx.nd.array([0, 3, 5, 9])
 loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-compute_gradients(standard_net, X, y, loss_fn, memory_efficient=False)
-compute_gradients(efficient_net, X, y, loss_fn, memory_efficient=True)
+for net in (standard_net, efficient_net):      # the same three lines for both nets
+    with autograd.record():
+        loss = loss_fn(net(X), y)
+    loss.backward()
 worst = max(float(np.abs(b.grad().asnumpy() - a.grad().asnumpy()).max()
                   / max(np.abs(a.grad().asnumpy()).max(), 1e-12))
             for a, b in zip(standard_net.collect_params().values(),
@@ -389,7 +398,9 @@ for (size, batch), row in me.iterrows():
 # %% [markdown]
 # The times are one measurement each of the second step, on this CPU; the first step,
 # which also allocates every buffer, is recorded in the results as `first_step_s`.
-# The package's benchmarks time many steps side by side (README, *Benchmarks*).
+# The package's benchmarks time many steps side by side against the default fast path,
+# and search for the largest batch that fits a fixed memory budget either way
+# (README, "Performance").
 #
 # ## Conclusion
 #
@@ -539,6 +550,6 @@ assert max_batch_169 == int((BUDGET - 3 * weights) // activations)
 # * **Recomputation in general** (gradient checkpointing; Chen et al., 2016, *Training
 #   Deep Nets with Sublinear Memory Cost*, arXiv 1604.06174): keep only some layers'
 #   outputs and recompute the rest in backward. The memory-efficient step is its
-#   DenseNet-specific form. Its cost is recomputation time; on this CPU the steps
-#   printed above took ×0.98 to ×1.18 the standard step's time, one measurement each,
-#   so no clear cost shows here.
+#   DenseNet-specific form. Its cost is recomputation time: the step-time ratios
+#   printed in the conclusion above, and the side-by-side timings of `make bench`
+#   (README, "Performance").

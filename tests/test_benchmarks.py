@@ -110,3 +110,54 @@ def test_distributed_benchmark_runs_loopback_jobs_and_counts_the_bytes(tmp_path)
     from gluon_densenet.models import count_parameters
     imagenet = data["bytes_per_step"]["densenet121 (ImageNet: 1000 classes, 3 channels)"]
     assert imagenet == 8 * count_parameters(densenet121()) == 8 * 7_978_856
+
+
+def test_memory_budget_search_finds_the_boundary(monkeypatch):
+    from benchmarks import memory_budget
+    seen = []
+
+    def fake_probe(contender, batch, size, budget_mib, tiny, cgroup, timeout=900):
+        seen.append(batch)
+        return {"batch": batch, "fits": batch <= 37, "how": "fake"}
+    monkeypatch.setattr(memory_budget, "probe", fake_probe)
+    best, probes = memory_budget.largest_batch("gluon", 224, 2048, False, None, start=4,
+                                               log=lambda s: None)
+    assert best == 37 and len(probes) == len(seen)
+    assert seen[:5] == [4, 8, 16, 32, 64]           # doubling, then bisection
+    none, _ = memory_budget.largest_batch("gluon", 224, 2048, False, None, start=4,
+                                          limit=2, log=lambda s: None)
+    assert none == 0                                # nothing tried above the limit
+
+
+def test_tiny_memory_budget_run_writes_both_contenders(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.memory_budget", "--tiny",
+                           "--out-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((tmp_path / "memory_budget.json").read_text())
+    for name in ("gluon", "gluon_me"):
+        c = data["contenders"][name]
+        assert c["largest_batch"] == 4, c           # the tiny net fits 600 MiB up to the cap
+        assert all(p["fits"] for p in c["probes"])
+    assert data["ratio"] == 1.0 and data["method"]
+
+
+def test_headline_lines_are_ratios_of_the_measured_figures():
+    from benchmarks import run
+
+    def r(task, size, name, ips, rss):
+        return {f"{task}/{size}/{name}": {"task": task, "size": size, "contender": name,
+                                          "img_per_s": ips, "peak_rss_mib": rss}}
+    results = {**r("train", 224, "gluon", 15.0, 2800), **r("train", 224, "gluon_me", 10.0, 1400),
+               **r("train", 224, "torch", 10.0, 3000),
+               **r("train", 224, "gluon_mxthreads", 10.0, 2800),
+               **r("infer", 224, "gluon", 36.0, 400), **r("infer", 224, "torch", 24.0, 1200)}
+    budget = {"size": 224, "budget_mib": 2048, "method": "cgroup v1 memory limit",
+              "ratio": 3.0, "contenders": {"gluon": {"largest_batch": 12},
+                                           "gluon_me": {"largest_batch": 36}}}
+    text = "\n".join(run.extra_lines(results, budget))
+    assert "Default training vs torchvision (img/s ratio): 224 px 1.50x" in text
+    assert "Inference vs torchvision (img/s ratio): 224 px 1.50x" in text
+    assert "2800 → 1400 MiB (0.50x), time per step 1.50x" in text
+    assert "default 12, memory-efficient 36 (3.00x)" in text
+    assert "vs MXNet's own default" in text and "224 px 1.50x" in text

@@ -54,10 +54,11 @@ def test_mxnet_imported_first_keeps_its_default_and_says_how_to_fix_it():
         r["warning"]
 
 
-def test_mxnet_rule_reads_the_variables_in_mxnets_order():
-    assert cpu_threads._mxnet_rule({"MXNET_OMP_MAX_THREADS": "3", "OMP_NUM_THREADS": "1"}) == 3
-    assert cpu_threads._mxnet_rule({"OMP_NUM_THREADS": "5"}) == 5
-    assert cpu_threads._mxnet_rule({"OMP_NUM_THREADS": "0"}) >= 1
+def test_threads_from_environment_reads_the_variables_in_mxnets_order():
+    rule = cpu_threads.threads_from_environment
+    assert rule({"MXNET_OMP_MAX_THREADS": "3", "OMP_NUM_THREADS": "1"}) == 3
+    assert rule({"OMP_NUM_THREADS": "5"}) == 5
+    assert rule({"OMP_NUM_THREADS": "0"}) >= 1
 
 
 def test_user_setting_leaves_out_the_package_default(monkeypatch):

@@ -1,9 +1,10 @@
 """The memory-efficient training step equals the standard one (outputs, every gradient,
-BatchNorm running statistics), on small nets, CPU."""
+BatchNorm running statistics), on small nets, CPU, from an ordinary Gluon loop."""
 import mxnet as mx
 import numpy as np
 import pytest
 from mxnet import autograd, gluon, nd
+from mxnet.gluon import nn
 
 from gluon_densenet import DenseBlock, DenseNet, densenet121
 from gluon_densenet.training.memory_efficient import forward_backward, is_memory_efficient
@@ -138,10 +139,10 @@ def test_dropout_mask_is_drawn_once_and_not_recomputed():
 
 
 def test_trimming_off_gives_the_same_gradients(monkeypatch):
-    import gluon_densenet.training.memory_efficient as me
+    import gluon_densenet.models.recompute as me
     results = []
     for every in (0, 1):
-        monkeypatch.setattr(me, "TRIM_EVERY", every)
+        monkeypatch.setattr(me, "TRIM_PER_BLOCK", bool(every))
         std, eff = _pair(lambda m: DenseNet((3,), growth_rate=12, init_features=24,
                                             stem="cifar", classes=10, memory_efficient=m,
                                             prefix="net_"))
@@ -169,3 +170,102 @@ def test_train_uses_the_memory_efficient_step_with_equal_results():
     for name in ps:
         np.testing.assert_allclose(pe[name].data().asnumpy(), ps[name].data().asnumpy(),
                                    rtol=1e-3, atol=1e-5, err_msg=name)
+
+
+def _own_loop_step(net, X, y, trainer=None):
+    """The ordinary Gluon step, written out as a user would."""
+    with autograd.record():
+        loss = LOSS(net(X), y)
+    loss.backward()
+    if trainer is not None:
+        trainer.step(X.shape[0])
+    return loss
+
+
+@pytest.mark.parametrize("growth_rate", [8, 16])
+def test_an_ordinary_loop_gives_bit_identical_gradients(growth_rate):
+    std, eff = _pair(lambda me: DenseNet((2, 3), growth_rate=growth_rate,
+                                         init_features=2 * growth_rate, stem="cifar",
+                                         classes=10, memory_efficient=me, prefix="net_"))
+    X = nd.random.uniform(shape=(4, 3, 8, 8))
+    y = nd.array([0, 3, 5, 9])
+    for _ in range(2):
+        _own_loop_step(std, X, y)
+        _own_loop_step(eff, X, y)
+    _assert_same(std, eff, rtol=0, atol=0)
+
+
+def test_an_ordinary_loop_with_a_trainer_trains_the_same_weights():
+    std, eff = _pair(lambda me: DenseNet((2, 2), growth_rate=8, init_features=16, stem="cifar",
+                                         classes=10, memory_efficient=me, prefix="net_"))
+    trainers = [gluon.Trainer(n.collect_params(), "sgd", {"learning_rate": 0.1,
+                                                          "momentum": 0.9}) for n in (std, eff)]
+    X = nd.random.uniform(shape=(8, 3, 6, 6))
+    y = nd.array([0, 1, 2, 3, 4, 5, 6, 7])
+    for _ in range(3):              # Trainer.step would refuse a stale (unwritten) gradient
+        for net, trainer in zip((std, eff), trainers):
+            _own_loop_step(net, X, y, trainer)
+    ps, pe = std.collect_params(), eff.collect_params()
+    for name in ps:
+        np.testing.assert_allclose(pe[name].data().asnumpy(), ps[name].data().asnumpy(),
+                                   rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_frozen_stem_and_raw_input_still_give_the_blocks_gradients():
+    std, eff = _pair(lambda me: DenseNet((2, 2), growth_rate=8, init_features=16, stem="cifar",
+                                         classes=10, memory_efficient=me, prefix="net_"))
+    for net in (std, eff):
+        net.features[0].weight.grad_req = "null"     # the stem conv, as when fine-tuning
+    X = nd.random.uniform(shape=(4, 3, 8, 8))
+    y = nd.array([0, 1, 2, 3])
+    _own_loop_step(std, X, y)
+    _own_loop_step(eff, X, y)
+    _assert_same(std, eff, rtol=0, atol=0)
+
+
+def test_a_dense_block_inside_a_users_own_net():
+    def make(me):
+        net = nn.HybridSequential(prefix="user_")
+        with net.name_scope():
+            net.add(nn.Conv2D(16, 3, padding=1, in_channels=3),
+                    DenseBlock(3, 8, bn_size=2, in_channels=16, memory_efficient=me),
+                    nn.BatchNorm(in_channels=40), nn.Activation("relu"),
+                    nn.GlobalAvgPool2D(), nn.Dense(10, in_units=40))
+        return net
+    std, eff = _pair(make)
+    X = nd.random.uniform(shape=(4, 3, 8, 8))
+    y = nd.array([0, 1, 2, 3])
+    _own_loop_step(std, X, y)
+    _own_loop_step(eff, X, y)
+    _assert_same(std, eff, rtol=0, atol=0)
+
+
+def test_a_recorded_forward_without_backward_is_left_pending_and_capped(monkeypatch):
+    from gluon_densenet.models import recompute
+    monkeypatch.setattr(recompute, "_PENDING", [])
+    monkeypatch.setattr(recompute, "PENDING_MAX", 2)
+    _, eff = _pair(lambda me: DenseNet((2,), growth_rate=8, init_features=16, stem="cifar",
+                                       classes=10, memory_efficient=me, prefix="net_"))
+    X = nd.random.uniform(shape=(2, 3, 6, 6))
+    with autograd.record():
+        eff(X)                      # e.g. a loss looked at, never back-propagated
+    assert len(recompute._PENDING) == 1
+    with autograd.record():
+        eff(X)
+    with pytest.warns(RuntimeWarning, match="without a backward"), autograd.record():
+        eff(X)
+    assert len(recompute._PENDING) == 2
+    with pytest.warns(RuntimeWarning, match="without a backward"):
+        _own_loop_step(eff, X, nd.array([0, 1]))  # replays its own block, not the others
+    assert len(recompute._PENDING) == 1
+
+
+def test_fast_hybridize_leaves_memory_efficient_nets_without_static_buffers():
+    from gluon_densenet.training.performance import fast_hybridize
+    eff = DenseNet((2,), growth_rate=8, init_features=16, stem="cifar", classes=10,
+                   memory_efficient=True)
+    std = DenseNet((2,), growth_rate=8, init_features=16, stem="cifar", classes=10)
+    fast_hybridize(eff)
+    fast_hybridize(std)
+    assert not dict(eff._flags).get("static_alloc")
+    assert dict(std._flags).get("static_alloc")

@@ -22,7 +22,6 @@ from mxnet import gluon
 from ..data import load_data
 from ..models import DenseNet, count_parameters
 from ..training import History, train
-from ..training.memory_efficient import is_memory_efficient
 from ..training.step import compute_gradients
 from .measure import timings
 
@@ -118,9 +117,8 @@ def estimate_epoch_seconds(net: gluon.HybridBlock, train_iter, test_iter,
     X, y = next(batches)
     X, y = X.as_in_context(ctx), y.as_in_context(ctx)
 
-    me = is_memory_efficient(net)              # decided outside the timed steps
     # one warm-up: graph build, oneDNN primitives
-    per_step = sum(timings(lambda: compute_gradients(net, X, y, loss_fn, memory_efficient=me),
+    per_step = sum(timings(lambda: compute_gradients(net, X, y, loss_fn),
                            warmup=1, repeats=probe_steps, sync=mx.nd.waitall)) / probe_steps
     per_eval = sum(timings(lambda: net(X), warmup=0, repeats=probe_steps,
                            sync=mx.nd.waitall)) / probe_steps

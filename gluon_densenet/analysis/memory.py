@@ -137,9 +137,8 @@ def _child(model: str, size: int, batch_size: int, gpu: bool, memory_efficient: 
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     X = mx.nd.random.uniform(shape=(batch_size, 3, size, size), ctx=ctx)
     y = mx.nd.array(np.arange(batch_size) % 10, ctx=ctx)
-    me = is_memory_efficient(net)              # decided outside the timed step
-    first_s, step_s = timings(lambda: train_step(net, trainer, loss_fn, X, y,
-                                                 memory_efficient=me),
+    me = is_memory_efficient(net)
+    first_s, step_s = timings(lambda: train_step(net, trainer, loss_fn, X, y),
                               warmup=0, repeats=2, sync=mx.nd.waitall)
     peak = used() if gpu else peak_rss_mib()
     return {"model": model, "size": size, "batch_size": batch_size,

@@ -6,6 +6,7 @@ compresses them by the factor θ and halves the spatial size.
 """
 from __future__ import annotations
 
+from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 POOLS = ("avg", "max")
@@ -75,11 +76,11 @@ class DenseBlock(nn.HybridBlock):
     ``in_channels`` (optional) lets every parameter shape be known before the first
     forward pass, so parameters can be counted straight after ``initialize()``.
 
-    ``memory_efficient=True`` marks the block for
-    :func:`gluon_densenet.training.memory_efficient.forward_backward`, the training step that keeps
-    only the layers' narrow outputs and recomputes each layer's concat → BN → ReLU → conv
-    in backward: the same parameters, outputs and gradients, far less training memory,
-    some extra time. The block's ordinary forward is unchanged.
+    ``memory_efficient=True``: under ``autograd.record()`` the block keeps only its layers'
+    narrow outputs and recomputes each layer (concat → BN → ReLU → conv) during
+    ``backward()`` (:mod:`gluon_densenet.models.recompute`): the same parameters, outputs
+    and gradients, far less training memory, some extra time, in the ordinary training
+    loop. Its forward outside ``record()`` is unchanged.
     """
 
     def __init__(self, num_layers: int, growth_rate: int, bn_size: int | None = None,
@@ -111,6 +112,12 @@ class DenseBlock(nn.HybridBlock):
     def out_channels(self, in_channels: int) -> int:
         """Channels this block outputs for ``in_channels`` inputs: ``C + L·k``."""
         return in_channels + self.num_layers * self.growth_rate
+
+    def forward(self, x, *args):
+        if self.memory_efficient and isinstance(x, nd.NDArray) and autograd.is_recording():
+            from .recompute import dense_block_forward
+            return dense_block_forward(self, x)
+        return super().forward(x, *args)
 
     def hybrid_forward(self, F, x):
         for layer in self.net:

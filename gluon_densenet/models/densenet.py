@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from mxnet import nd
+from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 from .blocks import POOLS, DenseBlock, transition_block
@@ -63,10 +63,10 @@ class DenseNet(nn.HybridBlock):
         stem: ``"imagenet"`` (7×7/2 conv + 3×3/2 max pool) or ``"cifar"`` (3×3/1 conv).
         classes: outputs of the classifier.
         in_channels: input image channels (3 for RGB, 1 for Fashion-MNIST).
-        memory_efficient: let :func:`gluon_densenet.training.memory_efficient.forward_backward`
-            recompute each dense layer's concat → BN → ReLU → conv in backward instead of
-            storing it; same parameters and results, much less training memory. The ordinary
-            forward is unchanged.
+        memory_efficient: under ``autograd.record()``, recompute each dense layer's
+            concat → BN → ReLU → conv during ``backward()`` instead of storing it
+            (:mod:`gluon_densenet.models.recompute`); same parameters and results, much less
+            training memory, the ordinary training loop. Inference is unchanged.
     """
 
     def __init__(self, block_config: tuple[int, ...] | list[int], growth_rate: int = 32,
@@ -155,6 +155,12 @@ class DenseNet(nn.HybridBlock):
         # Check NDArray inputs here, before MXNet's pooling fails with a cryptic message.
         if isinstance(x, nd.NDArray):
             self.check_input_shape(x.shape)
+            if self.memory_efficient and autograd.is_recording():
+                # Layer by layer, so that each memory-efficient DenseBlock runs its own
+                # recomputing forward (a hybridized whole would bypass it).
+                for child in self.features:
+                    x = child(x)
+                return self.output(x)
         return super().forward(x, *args)
 
     def check_input_shape(self, shape: tuple[int, ...]) -> None:

@@ -8,7 +8,8 @@ and the memory-efficient (recomputing) step.
 - :mod:`.checkpoint`: crash-safe ``save_checkpoint`` / ``load_checkpoint``;
 - :mod:`.metrics`: ``accuracy``, ``confusion_matrix``;
 - :mod:`.performance`: ``fast_hybridize``, ``optimized_inference``;
-- :mod:`.memory_efficient`: ``forward_backward`` for nets built with ``memory_efficient=True``.
+- :mod:`.memory_efficient`: training nets built with ``memory_efficient=True`` (the ordinary
+  loop; ``forward_backward`` is a shortcut for it).
 """
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .history import EpochRecord, History

@@ -43,7 +43,6 @@ from ..distributed.kvstore import (
 from ..files import unwritable_reason
 from . import checkpoint as ckpt
 from .history import EpochRecord, History
-from .memory_efficient import is_memory_efficient
 from .performance import fast_hybridize
 from .schedules import LR_SCHEDULES, make_lr_scheduler
 from .step import compute_gradients
@@ -427,9 +426,8 @@ def train(
         initializer: for parameters not yet initialised (default Xavier).
         hybridize: hybridize with static memory allocation and shapes
             (:func:`~gluon_densenet.training.performance.fast_hybridize`, measured faster).
-            A net with memory-efficient dense blocks is trained with
-            :func:`~gluon_densenet.training.memory_efficient.forward_backward` instead and
-            hybridized plainly.
+            A net with memory-efficient dense blocks (same step; they recompute in
+            ``backward()``) is hybridized plainly.
         checkpoint_dir: save a checkpoint after every epoch (the directory must be
             writable); ``None`` for none.
         resume: continue from the checkpoint in ``checkpoint_dir`` if there is one
@@ -496,10 +494,7 @@ def train(
 
         _prepare_params(net, ctxs, initializer if initializer is not None else mx.init.Xavier())
         if hybridize and hasattr(net, "hybridize"):
-            if is_memory_efficient(net):
-                net.hybridize()            # static_alloc would keep every segment's buffers alive
-            else:
-                fast_hybridize(net)
+            fast_hybridize(net)            # plain hybridize() for memory-efficient nets
 
         # dist_async updates on the servers once per worker's push: its schedule counts them all.
         updates_per_epoch = steps_per_epoch * (dist.workers.count if dist.is_async else 1)
@@ -801,7 +796,6 @@ def _train_epoch(
     """
     from tqdm.auto import tqdm
 
-    memory_efficient = is_memory_efficient(net)       # once, not per batch
     dist = dist or _Distributed(None)
     first_bs = None
     cpu = mx.cpu()
@@ -830,8 +824,7 @@ def _train_epoch(
                 continue
             Xs, ys = _split(X, y, use)
             dist.broadcast_params(net, Xs[0])
-            losses, outs = zip(*[compute_gradients(net, Xi, yi, loss_fn, return_output=True,
-                                                   memory_efficient=memory_efficient)
+            losses, outs = zip(*[compute_gradients(net, Xi, yi, loss_fn, return_output=True)
                                  for Xi, yi in zip(Xs, ys, strict=True)], strict=True)
             # One host sync per batch: per-device [loss sum, #correct] gathered on cpu.
             stats = mx.nd.add_n(*[

@@ -8,8 +8,10 @@ Measured with ``benchmarks/run.py`` (figures in ``benchmarks/results/README.md``
   (``optimize_for(x, backend="MKLDNN")``: conv + BN + ReLU fused). Inference only: use it on a
   separate net (or after training), its outputs equal the plain path's.
 
-Thread and engine settings (``OMP_NUM_THREADS``, ``MXNET_CPU_WORKER_NTHREADS``, ...) did not
-help on 2 cores (``benchmarks/tuning.py``); leave them at their defaults.
+Threads: MXNet's operators get one thread per physical core when :mod:`gluon_densenet` is
+imported before MXNet (:mod:`gluon_densenet.cpu_threads`; MXNet's own default is half the
+processors on x86). Engine settings (``MXNET_CPU_WORKER_NTHREADS``, bulk execution, ...) did
+not help on 2 cores (``benchmarks/tuning.py``).
 """
 from __future__ import annotations
 
@@ -20,8 +22,14 @@ __all__ = ["fast_hybridize", "optimized_inference"]
 
 def fast_hybridize(net: HybridBlock) -> HybridBlock:
     """Hybridize ``net`` with static memory allocation and static shapes (for training and
-    inference with a fixed input shape; a new shape rebuilds the graph). Returns ``net``."""
-    net.hybridize(static_alloc=True, static_shape=True)
+    inference with a fixed input shape; a new shape rebuilds the graph). A net with
+    memory-efficient dense blocks gets plain ``hybridize()``: static buffers would keep every
+    recomputed layer's memory alive. Returns ``net``."""
+    from .memory_efficient import is_memory_efficient
+    if is_memory_efficient(net):
+        net.hybridize()
+    else:
+        net.hybridize(static_alloc=True, static_shape=True)
     return net
 
 
