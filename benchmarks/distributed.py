@@ -72,7 +72,10 @@ def run(model: str, steps: int, workers: int | None) -> dict:
                 raise SystemExit(f"error: {workers} workers: {result.message}")
         else:                     # the threads a single launched worker gets too
             import subprocess
-            env = {**os.environ, "OMP_NUM_THREADS": str(os.cpu_count() or 1)}
+
+            from gluon_densenet.cpu_threads import without_package_default
+            env = {**without_package_default(os.environ),
+                   "OMP_NUM_THREADS": str(os.cpu_count() or 1)}
             subprocess.run(command, check=True, env=env)
         figures = json.loads(out.read_text())
     figures["job_s"] = time.perf_counter() - start

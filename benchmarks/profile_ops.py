@@ -32,7 +32,7 @@ Run from the repository root:
 Writes ``profile.json`` and a generated ``profile.md`` to ``--out-dir``
 (``benchmarks/results`` by default).
 """
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 (gluon_densenet before mxnet, below)
 
 import argparse
 import datetime as _dt
@@ -44,11 +44,13 @@ import sys
 import time
 from collections import Counter, defaultdict
 
+import gluon_densenet  # noqa: F401  first: MXNet then uses one thread per core
 import mxnet as mx
 from mxnet import autograd, gluon, nd
 
 from benchmarks import common
 from gluon_densenet.analysis.measure import timings
+from gluon_densenet.cpu_threads import mxnet_threads
 
 #: Display order of the groups (groups with no calls are still reported, with zeros).
 GROUPS = ("conv1x1", "conv3x3", "conv7x7", "conv_other", "batchnorm", "relu", "concat",
@@ -340,7 +342,7 @@ def profile(tiny: bool, batch: int, size: int, repeats: int, warmup: int,
                    "repeats": repeats, "warmup": warmup, "tiny": tiny},
         "env": {"mxnet": mx.__version__, "python": platform.python_version(),
                 "machine": platform.machine(), "cpus": os.cpu_count(),
-                "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                "mxnet_threads": mxnet_threads(),
                 "profiler_builtin": mx.runtime.Features().is_enabled("PROFILER"),
                 "date": _dt.datetime.now().isoformat(timespec="seconds")},
         "graph": {"operator_nodes": len(nodes), "signatures": len(by_sig),

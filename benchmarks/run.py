@@ -32,7 +32,12 @@ from pathlib import Path
 
 from benchmarks import common, memory_budget
 from gluon_densenet.analysis.measure import peak_rss_mib, timings
-from gluon_densenet.cpu_threads import mxnet_threads, threads_from_environment
+from gluon_densenet.cpu_threads import (
+    THREAD_VARIABLES,
+    mxnet_threads,
+    threads_from_environment,
+    without_package_default,
+)
 
 #: The operator threads MXNet 1.9 picks by itself here (no thread variables set).
 MXNET_DEFAULT_THREADS = threads_from_environment({})
@@ -212,7 +217,10 @@ def run_config(cfg: dict, timeout: float) -> dict:
         The worker's result, or ``{"error": ...}`` (timeout, or the last line of stderr).
     """
     cmd = [sys.executable, "-m", "benchmarks.run", "--worker", json.dumps(cfg)]
-    env = {**os.environ, **cfg.get("env", {})}
+    env = dict(os.environ)
+    if any(name in cfg.get("env", {}) for name in THREAD_VARIABLES):
+        env = without_package_default(env)      # the configuration's threads, not ours
+    env.update(cfg.get("env", {}))
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                               cwd=common.ROOT)
@@ -305,14 +313,15 @@ HEADER = ["task", "px", "batch", "contender", "img/s", "peak RSS MiB",
           "speed / memory ratio", "baseline"]
 
 
-def _ratio(results, a: str, b: str, field: str = "img_per_s") -> float | None:
+def _ratio(results: dict, a: str, b: str, field: str = "img_per_s") -> float | None:
+    """``results[a][field] / results[b][field]``, or None when either is missing."""
     ra, rb = results.get(a), results.get(b)
     if ra and rb and field in ra and field in rb and rb[field]:
         return ra[field] / rb[field]
     return None
 
 
-def extra_lines(results, budget: dict | None = None) -> list[str]:
+def extra_lines(results: dict, budget: dict | None = None) -> list[str]:
     """The headline ratios under the table, each measured in this run."""
     lines = []
     sizes = sorted({r["size"] for r in results.values()})
@@ -476,7 +485,11 @@ def main(argv=None) -> int:
 
     budget = None
     if args.budget_mib > 0 and not args.tiny and 224 in args.sizes:
-        budget = memory_budget.measure(224, args.budget_mib)
+        try:
+            budget = memory_budget.measure(224, args.budget_mib)
+        except Exception as exc:             # keep the timings measured above
+            notes.append(f"largest-batch search failed: {type(exc).__name__}: {exc}")
+            print("note:", notes[-1])
     import mxnet
     data = {"date": _dt.datetime.now().isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",

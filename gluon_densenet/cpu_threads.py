@@ -20,14 +20,16 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["mxnet_threads", "physical_cores", "set_default_threads", "thread_warning",
-           "threads_from_environment", "user_thread_setting"]
+__all__ = ["DEFAULT_MARKER", "mxnet_threads", "physical_cores", "set_default_threads",
+           "thread_warning", "threads_from_environment", "user_thread_setting",
+           "without_package_default"]
 
 #: The variables MXNet reads for its operators' thread count, in the order it prefers them.
 THREAD_VARIABLES = ("MXNET_OMP_MAX_THREADS", "OMP_NUM_THREADS")
 
-#: The value :func:`set_default_threads` put into ``os.environ``, or None.
-_SET_BY_PACKAGE: str | None = None
+#: Set beside ``MXNET_OMP_MAX_THREADS`` when the value is the package's default, not the
+#: user's choice, so that child processes (launched workers, benchmarks) can tell.
+DEFAULT_MARKER = "GLUON_DENSENET_DEFAULT_THREADS"
 #: The thread variables as they were when MXNet was (or will be) imported, as far as known.
 _ENV_AT_MXNET_IMPORT: dict[str, str] | None = None
 
@@ -74,22 +76,32 @@ def user_thread_setting(env: Mapping[str, str] | None = None) -> dict[str, str]:
     the default :func:`set_default_threads` added."""
     env = os.environ if env is None else env
     found = {name: env[name] for name in THREAD_VARIABLES if name in env}
-    if _SET_BY_PACKAGE is not None and found.get("MXNET_OMP_MAX_THREADS") == _SET_BY_PACKAGE:
+    if DEFAULT_MARKER in env and found.get("MXNET_OMP_MAX_THREADS") == env[DEFAULT_MARKER]:
         del found["MXNET_OMP_MAX_THREADS"]
     return found
+
+
+def without_package_default(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without the package's default thread setting (for a child process that is
+    given its own thread count)."""
+    out = dict(env)
+    if "MXNET_OMP_MAX_THREADS" not in user_thread_setting(out):
+        out.pop("MXNET_OMP_MAX_THREADS", None)
+    out.pop(DEFAULT_MARKER, None)
+    return out
 
 
 def set_default_threads() -> None:
     """Give MXNet one operator thread per physical core, unless the user chose a number or
     MXNet is already imported (then it is too late; see :func:`thread_warning`)."""
-    global _SET_BY_PACKAGE, _ENV_AT_MXNET_IMPORT
+    global _ENV_AT_MXNET_IMPORT
     if "mxnet" in sys.modules:
         if _ENV_AT_MXNET_IMPORT is None:
-            _ENV_AT_MXNET_IMPORT = user_thread_setting()
+            _ENV_AT_MXNET_IMPORT = {name: os.environ[name] for name in THREAD_VARIABLES
+                                    if name in os.environ}
         return
     if not user_thread_setting():
-        _SET_BY_PACKAGE = str(physical_cores())
-        os.environ["MXNET_OMP_MAX_THREADS"] = _SET_BY_PACKAGE
+        os.environ["MXNET_OMP_MAX_THREADS"] = os.environ[DEFAULT_MARKER] = str(physical_cores())
     _ENV_AT_MXNET_IMPORT = {name: os.environ[name] for name in THREAD_VARIABLES
                             if name in os.environ}
 
@@ -106,7 +118,7 @@ def thread_warning() -> str | None:
     physical cores and the user did not choose that; else None."""
     used, cores = mxnet_threads(), physical_cores()
     env = _ENV_AT_MXNET_IMPORT if _ENV_AT_MXNET_IMPORT is not None else os.environ
-    if used >= cores or any(name in env for name in THREAD_VARIABLES):
+    if used >= cores or user_thread_setting(env):
         return None
     return (f"MXNet uses {used} of {cores} CPU cores because it was imported before "
             f"gluon_densenet; import gluon_densenet first or set MXNET_OMP_MAX_THREADS={cores} "

@@ -54,6 +54,7 @@
 #   Networks (DenseNet)", <https://d2l.ai/chapter_convolutional-modern/densenet.html>.
 
 # %%
+import gluon_densenet  # noqa: F401, I001  first: MXNet then uses one thread per core
 import re
 
 import matplotlib.pyplot as plt

@@ -49,7 +49,7 @@
 #
 # **Run time on a 2-core CPU.** Measured on 2026-11-26 (AMD EPYC, MXNet 1.9.1; `make
 # pages` prints each chapter's seconds, and the experiments' own times are in their
-# results): about 20 s in smoke mode; about 8 min in a full run (465 s), nearly all of
+# results): about 20 s in smoke mode; about 6 min in a full run (350 s), nearly all of
 # it the 10-epoch training.
 #
 # **References.**
@@ -76,6 +76,7 @@
 #   Networks (DenseNet)", <https://d2l.ai/chapter_convolutional-modern/densenet.html>.
 
 # %% tags=["nbval-ignore-output"]
+import gluon_densenet  # noqa: F401, I001  first: MXNet then uses one thread per core
 import time
 from pathlib import Path
 
@@ -415,19 +416,17 @@ print(f"job ended with status {job.returncode} after {dist_seconds:.0f} s "
 # Worker 0 saved the history of the two workers' epoch; its throughput counts the images
 # of both. Here it is beside the first epoch of the one-process run above, which had the
 # same batch of `BATCH_SIZE` images per step, with the learning rate each epoch ended at
-# and the OpenMP threads each process had:
+# and the operator threads each process had:
 
 # %% tags=["nbval-ignore-output"]
-import os
+from gluon_densenet.cpu_threads import mxnet_threads, physical_cores
 
 two = History.load(DIST_DIR / "history.json").records[0]
 one = history.records[0]
-threads = os.environ.get("OMP_NUM_THREADS", "unset, MXNet's default")
-workers_threads = max(1, (os.cpu_count() or 1) // 2)
 print(f"2 workers, 1 epoch of 1:   test accuracy {two.test_acc:.4f}, lr at the end {two.lr:.3f}, "
-      f"{two.img_per_s:,.0f} images/s, OMP_NUM_THREADS={workers_threads} each")
+      f"{two.img_per_s:,.0f} images/s, {max(1, physical_cores() // 2)} thread(s) each")
 print(f"1 process, epoch 1 of {EPOCHS}: test accuracy {one.test_acc:.4f}, lr at the end "
-      f"{one.lr:.3f}, {one.img_per_s:,.0f} images/s, OMP_NUM_THREADS {threads}")
+      f"{one.lr:.3f}, {one.img_per_s:,.0f} images/s, {mxnet_threads()} thread(s)")
 print(f"two workers trained at {two.img_per_s / one.img_per_s:.2f}x the one-process rate")
 
 # %% [markdown]
@@ -436,17 +435,21 @@ print(f"two workers trained at {two.img_per_s / one.img_per_s:.2f}x the one-proc
 # * **Accuracy.** The cosine schedule runs over the whole run, so the one-epoch job ended
 #   its epoch at a learning rate near zero, while the one-process run was still near `LR`
 #   after the first of its epochs (the printed rates): the epochs are not alike.
-# * **Speed.** Both runs used this machine's cores, with different numbers of threads.
-#   When `OMP_NUM_THREADS` is unset, MXNet gives a process half the processors on x86,
-#   assuming two hardware threads per core (`src/engine/openmp.cc` in MXNet's source),
-#   while `launch` gives each of its workers `cores // workers` threads. The two workers
-#   also pay for copying every gradient to the server and back.
+# * **Speed.** Both runs used the same cores, split differently (the printed threads):
+#   this notebook imported `gluon_densenet` before MXNet, which gives MXNet one operator
+#   thread per physical core (`gluon_densenet.cpu_threads`; MXNet's own default is half
+#   the processors on x86, `src/engine/openmp.cc` in MXNet's source), and `launch` gives
+#   each of its workers `cores // workers` of them. Two one-thread processes and one
+#   two-thread process use two cores differently, and the two workers also pay for
+#   copying every gradient to the server and back (the bytes per step computed above);
+#   this page does not separate the two effects.
 #
 # So the ratio above holds for one epoch of each, measured once, on this machine and with
 # these threads; it says nothing of several machines. `python -m benchmarks.distributed`
-# measures one process and 1 and 2 workers side by side with the same threads per core
-# (README, "Training on several machines"). On a cluster the same `train` command runs
-# through MXNet's `tools/launch.py`, one worker per machine.
+# measures one process and 1 and 2 workers side by side, many steps each, in alternating
+# rounds (README, "Training on several machines", where two workers ran at 0.91 of one
+# process). On a cluster the same `train` command runs through MXNet's `tools/launch.py`,
+# one worker per machine.
 
 # %% [markdown]
 # ## Summary

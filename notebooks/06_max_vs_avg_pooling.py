@@ -60,6 +60,7 @@
 #   Networks (DenseNet)", <https://d2l.ai/chapter_convolutional-modern/densenet.html>.
 
 # %% tags=["nbval-ignore-output"]
+import gluon_densenet  # noqa: F401, I001  first: MXNet then uses one thread per core
 import matplotlib.pyplot as plt
 import mxnet as mx
 import numpy as np

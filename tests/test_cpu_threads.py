@@ -19,7 +19,8 @@ PROBE = ("import json, os, warnings\n{imports}\n"
 
 def probe(imports: str, **env) -> dict:
     import json
-    clean = {k: v for k, v in os.environ.items() if k not in cpu_threads.THREAD_VARIABLES}
+    clean = {k: v for k, v in os.environ.items()
+             if k not in (*cpu_threads.THREAD_VARIABLES, cpu_threads.DEFAULT_MARKER)}
     out = subprocess.run([sys.executable, "-c", PROBE.format(imports=imports)],
                          env={**clean, **env}, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -61,12 +62,20 @@ def test_threads_from_environment_reads_the_variables_in_mxnets_order():
     assert rule({"OMP_NUM_THREADS": "0"}) >= 1
 
 
-def test_user_setting_leaves_out_the_package_default(monkeypatch):
-    monkeypatch.setattr(cpu_threads, "_SET_BY_PACKAGE", "2")
-    assert cpu_threads.user_thread_setting({"MXNET_OMP_MAX_THREADS": "2"}) == {}
-    assert cpu_threads.user_thread_setting({"MXNET_OMP_MAX_THREADS": "1"}) == \
-        {"MXNET_OMP_MAX_THREADS": "1"}
-    assert cpu_threads.user_thread_setting({"OMP_NUM_THREADS": "1"}) == {"OMP_NUM_THREADS": "1"}
+def test_user_setting_leaves_out_the_package_default_also_in_child_processes():
+    marker = cpu_threads.DEFAULT_MARKER
+    setting = cpu_threads.user_thread_setting
+    assert setting({"MXNET_OMP_MAX_THREADS": "2", marker: "2"}) == {}
+    assert setting({"MXNET_OMP_MAX_THREADS": "1", marker: "2"}) == {"MXNET_OMP_MAX_THREADS": "1"}
+    assert setting({"OMP_NUM_THREADS": "1"}) == {"OMP_NUM_THREADS": "1"}
+    assert cpu_threads.without_package_default(
+        {"MXNET_OMP_MAX_THREADS": "2", marker: "2", "PATH": "x"}) == {"PATH": "x"}
+    # a child of a process that imported gluon_densenet sees the default as the default
+    r = probe("import gluon_densenet\nimport os, subprocess, sys\n"
+              "out = subprocess.run([sys.executable, '-c', 'import gluon_densenet.cpu_threads as t;"
+              " print(t.user_thread_setting())'], capture_output=True, text=True).stdout\n"
+              "assert out.strip() == '{}', out")
+    assert r["env"] == str(r["cores"])
 
 
 def test_train_warns_when_mxnet_uses_fewer_threads_than_cores(monkeypatch):
@@ -103,10 +112,11 @@ def _worker_threads(env: dict) -> dict:
             if "THREADS" in line}
 
 
-def test_launched_workers_share_the_cores_or_keep_the_users_setting(monkeypatch):
-    clean = {k: v for k, v in os.environ.items() if k not in cpu_threads.THREAD_VARIABLES}
+def test_launched_workers_share_the_cores_or_keep_the_users_setting():
+    clean = {k: v for k, v in os.environ.items()
+             if k not in (*cpu_threads.THREAD_VARIABLES, cpu_threads.DEFAULT_MARKER)}
     share = str(max(1, cpu_threads.physical_cores() // 2))
-    monkeypatch.setattr(cpu_threads, "_SET_BY_PACKAGE", "7")
     # the package's own default in the launcher's environment is replaced by the share
-    assert _worker_threads({**clean, "MXNET_OMP_MAX_THREADS": "7"}) == {(share, share)}
+    default = {"MXNET_OMP_MAX_THREADS": "7", cpu_threads.DEFAULT_MARKER: "7"}
+    assert _worker_threads({**clean, **default}) == {(share, share)}
     assert _worker_threads({**clean, "OMP_NUM_THREADS": "1"}) == {("1", "None")}

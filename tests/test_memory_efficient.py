@@ -240,24 +240,84 @@ def test_a_dense_block_inside_a_users_own_net():
     _assert_same(std, eff, rtol=0, atol=0)
 
 
-def test_a_recorded_forward_without_backward_is_left_pending_and_capped(monkeypatch):
+def _small(me):
+    return DenseNet((2, 2), growth_rate=8, init_features=16, stem="cifar", classes=10,
+                    memory_efficient=me, prefix="net_")
+
+
+def test_a_pass_never_back_propagated_is_dropped_and_two_passes_in_one_backward_refused():
     from gluon_densenet.models import recompute
-    monkeypatch.setattr(recompute, "_PENDING", [])
-    monkeypatch.setattr(recompute, "PENDING_MAX", 2)
-    _, eff = _pair(lambda me: DenseNet((2,), growth_rate=8, init_features=16, stem="cifar",
-                                       classes=10, memory_efficient=me, prefix="net_"))
+    std, eff = _pair(_small)
+    X = nd.random.uniform(shape=(2, 3, 6, 6))
+    y = nd.array([0, 1])
+    for net in (std, eff):
+        with autograd.record():
+            net(X)                  # e.g. outputs looked at in training mode, no backward
+        _own_loop_step(net, X, y)
+    _assert_same(std, eff, rtol=0, atol=0)
+    with autograd.record():         # two views of one batch through one net
+        loss = LOSS(eff(X), y) + LOSS(eff(X * 0.5), y)
+    with pytest.raises(recompute.ReplayError, match="two recorded passes"):
+        loss.backward()
+    assert recompute._PENDING == []
+    _own_loop_step(eff, X, y)       # and the next ordinary step works
+
+
+def test_a_penalty_on_a_dense_layer_weight_keeps_its_gradient():
+    std, eff = _pair(_small)
+    X = nd.random.uniform(shape=(4, 3, 8, 8))
+    y = nd.array([0, 1, 2, 3])
+    for net in (std, eff):
+        w = net.features[1].net[0][2].weight       # block 1, layer 1, the 1×1 conv
+        with autograd.record():
+            loss = LOSS(net(X), y).sum() + 0.5 * (w.data() ** 2).sum()
+        loss.backward()
+    _assert_same(std, eff, rtol=1e-6, atol=1e-7)
+
+
+def test_retain_graph_is_refused_before_anything_is_computed():
+    from gluon_densenet.models import recompute
+    _, eff = _pair(_small)
     X = nd.random.uniform(shape=(2, 3, 6, 6))
     with autograd.record():
-        eff(X)                      # e.g. a loss looked at, never back-propagated
-    assert len(recompute._PENDING) == 1
+        loss = LOSS(eff(X), nd.array([0, 1]))
+    with pytest.raises(recompute.ReplayError, match="retain_graph"):
+        loss.backward(retain_graph=True)
+    recompute.clear_pending()
+
+
+def test_several_devices_back_propagated_together():
+    std, eff = _pair(_small)
+    ctxs = [mx.cpu(0), mx.cpu(1)]
+    for net in (std, eff):
+        net.collect_params().reset_ctx(ctxs)
+    X = nd.random.uniform(shape=(4, 3, 8, 8))
+    y = nd.array([0, 1, 2, 3])
+    for net in (std, eff):       # the d2l pattern: every device's forward, one backward
+        parts = gluon.utils.split_and_load(X, ctxs), gluon.utils.split_and_load(y, ctxs)
+        with autograd.record():
+            losses = [LOSS(net(a), b) for a, b in zip(*parts)]
+        autograd.backward(losses)
+    for name, p in std.collect_params().items():
+        if p.grad_req != "null":
+            for ctx in ctxs:
+                np.testing.assert_array_equal(eff.collect_params()[name].grad(ctx).asnumpy(),
+                                              p.grad(ctx).asnumpy(), err_msg=name)
+
+
+def test_an_error_in_the_replay_leaves_nothing_pending(monkeypatch):
+    from gluon_densenet.models import recompute
+    _, eff = _pair(_small)
+    X = nd.random.uniform(shape=(2, 3, 6, 6))
     with autograd.record():
-        eff(X)
-    with pytest.warns(RuntimeWarning, match="without a backward"), autograd.record():
-        eff(X)
-    assert len(recompute._PENDING) == 2
-    with pytest.warns(RuntimeWarning, match="without a backward"):
-        _own_loop_step(eff, X, nd.array([0, 1]))  # replays its own block, not the others
-    assert len(recompute._PENDING) == 1
+        loss = LOSS(eff(X), nd.array([0, 1]))
+
+    def boom(self):
+        raise MemoryError("simulated")
+    monkeypatch.setattr(recompute._BlockTape, "replay", boom)
+    with pytest.raises(MemoryError):
+        loss.backward()
+    assert recompute._PENDING == []
 
 
 def test_fast_hybridize_leaves_memory_efficient_nets_without_static_buffers():
@@ -269,3 +329,27 @@ def test_fast_hybridize_leaves_memory_efficient_nets_without_static_buffers():
     fast_hybridize(std)
     assert not dict(eff._flags).get("static_alloc")
     assert dict(std._flags).get("static_alloc")
+
+
+def test_one_tensor_feeding_two_memory_efficient_blocks_fails_loudly_or_equals_standard():
+    from gluon_densenet.models import recompute
+
+    def make(me):
+        net = nn.HybridSequential(prefix="two_")
+        with net.name_scope():
+            net.add(nn.Conv2D(16, 3, padding=1, in_channels=3),
+                    DenseBlock(2, 8, bn_size=2, in_channels=16, memory_efficient=me),
+                    DenseBlock(2, 8, bn_size=2, in_channels=16, memory_efficient=me))
+        return net
+    std, eff = _pair(make)
+    X = nd.random.uniform(shape=(2, 3, 6, 6))
+    for net in (std, eff):
+        with autograd.record():
+            f = net[0](X)
+            loss = net[1](f).sum() + net[2](f).sum()
+        try:
+            loss.backward()
+        except recompute.ReplayError:
+            assert net is eff and recompute._PENDING == []
+            return
+    _assert_same(std, eff, rtol=0, atol=0)       # never silently different

@@ -26,7 +26,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from ..cpu_threads import THREAD_VARIABLES, physical_cores, user_thread_setting
+from ..cpu_threads import (
+    THREAD_VARIABLES,
+    physical_cores,
+    user_thread_setting,
+    without_package_default,
+)
 
 __all__ = ["HOST", "LaunchError", "LaunchResult", "launch", "worker_command"]
 
@@ -228,10 +233,10 @@ def launch(
                 PYTHONUNBUFFERED="1")
     base.pop("DMLC_RANK", None)                  # ps-lite would take it over the port order
     # Each worker gets its share of the cores, unless the user chose a thread count.
-    threads = user_thread_setting(base) or dict.fromkeys(
-        THREAD_VARIABLES, str(max(1, physical_cores() // workers)))
-    for name in THREAD_VARIABLES:
-        base.pop(name, None)
+    threads = user_thread_setting(base)
+    if not threads:
+        base = without_package_default(base)
+        threads = dict.fromkeys(THREAD_VARIABLES, str(max(1, physical_cores() // workers)))
     plan = [("scheduler", [sys.executable, *NODE_COMMAND], {"DMLC_ROLE": "scheduler"})]
     plan += [(f"server {i}" if servers > 1 else "server", [sys.executable, *NODE_COMMAND],
               {"DMLC_ROLE": "server", "PORT": str(ports[workers + i])}) for i in range(servers)]

@@ -33,36 +33,42 @@ from one hang the engine):
   into the layers before the block (and so on to the next block to replay).
 * BatchNorm running statistics: MXNet updates them in BatchNorm's *backward*; the unrecorded
   forward runs none, so they are updated once per step, as in the standard step.
-* Freed buffers are handed back to the OS as the replay goes (:data:`TRIM_PER_BLOCK`), or heap
-  fragmentation would eat most of the saving.
+* Freed buffers are handed back to the OS before each block's replay
+  (:data:`TRIM_PER_BLOCK`), or heap fragmentation would eat much of the saving.
 
 Outputs, every parameter's gradient and BatchNorm's running statistics equal the standard
-step's (``tests/test_memory_efficient.py``). A block run under recording must be
-back-propagated through before too many others are recorded (:data:`PENDING_MAX`).
+step's, bit for bit on the tested nets, also with several devices, a frozen stem, dropout and
+a penalty on a layer's weight (``tests/test_memory_efficient.py``). Not supported, each
+refused with :class:`ReplayError` rather than computed wrongly: one ``backward()`` reaching
+two recorded passes through one block on one device (two views of one batch, say),
+``backward(retain_graph=True)``, and one recorded tensor feeding two memory-efficient
+blocks. A recorded pass that no ``backward()`` reaches is dropped at the block's next one.
+``autograd.grad()`` bypasses the replay. A parent block hybridized as a whole runs a
+DenseBlock inside its own cached graph, which stores everything:
+:class:`~gluon_densenet.models.DenseNet` therefore runs its children one by one under
+``record()``, and a net of your own should hybridize its children, not itself.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import functools
-import warnings
 from collections.abc import Callable, Sequence
 
 from mxnet import autograd, nd
 from mxnet.base import MXNetError
 from mxnet.gluon import nn
 
-__all__ = ["PENDING_MAX", "TRIM_PER_BLOCK", "dense_block_forward", "replay_pending"]
+__all__ = ["TRIM_PER_BLOCK", "ReplayError", "clear_pending", "dense_block_forward",
+           "replay_pending"]
 
 #: Hand the heap pages freed so far back to the OS before replaying each block.
 #: Recomputation frees and re-allocates many differently sized buffers; without this,
 #: glibc's heap fragments and much of the saving never shows in the resident memory
-#: (DenseNet-121, 224 px, batch 16: peak 1.64 GiB untrimmed, 1.30 GiB trimmed every 4 or 16
-#: layers; every 4 layers cost 15% more time than every 16). False turns it off.
+#: (DenseNet-121, 224 px, batch 16, 2-core CPU, one process each: peak RSS 1,544 MiB
+#: untrimmed, 1,352 and 1,402 MiB trimmed per block, at about the same time per step;
+#: trimming every 4 layers cost 10-15% more time for no more saving). False turns it off.
 TRIM_PER_BLOCK = True
-#: Blocks recorded but not yet reached by a ``backward()`` that are kept; older ones are
-#: dropped with a warning (a forward under ``record()`` that is never back-propagated).
-PENDING_MAX = 64
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:
@@ -100,15 +106,39 @@ def _blocked_ok(features: Sequence[nd.NDArray]) -> bool:
     return all(f.shape[1] % ONEDNN_CHANNEL_BLOCK == 0 for f in features)
 
 
+class ReplayError(RuntimeError):
+    """A memory-efficient dense block cannot be recorded or replayed as asked."""
+
+
+def _in_graph(x: nd.NDArray) -> bool:
+    """Whether ``x`` was made by recorded operations (so a backward can flow into it)."""
+    try:
+        autograd.get_symbol(x)
+        return True
+    except MXNetError:                     # raw data, or a frozen stem's output
+        return False
+
+
 class _BlockTape:
     """One recorded run of a memory-efficient block, replayed by :meth:`replay`."""
 
-    def __init__(self, x: nd.NDArray, train_mode: bool):
-        self.x = x                          # the block input, as the user's graph made it
+    def __init__(self, block: nn.Block, x: nd.NDArray, train_mode: bool):
+        self.block, self.ctx, self.train_mode = block, x.context, train_mode
+        self.x = x                          # the block input, as the caller's graph made it
+        self.x_in_graph = _in_graph(x)
         self.x_leaf = _leaf(x)
-        self.train_mode = train_mode
         # ("recomputed", fn, inputs, leaf) or ("recorded", out, leaf), in forward order
         self.layers: list[tuple] = []
+        # The block's parameters whose gradient a backward overwrites (grad_req "write").
+        self.written = [p for p in block.collect_params().values() if p.grad_req == "write"]
+        self.superseded = False
+
+    def supersede(self) -> None:
+        """A later recorded pass of the same block on the same device has begun: keep only
+        what tells whether a backward still reaches this one (then it is refused)."""
+        self.superseded = True
+        self.layers.clear()
+        self.written = []
 
     def computed(self, out: nd.NDArray) -> nd.NDArray:
         """A leaf for a feature computed elsewhere (by the whole block, unrecorded)."""
@@ -134,35 +164,61 @@ class _BlockTape:
         """Whether a backward has filled the gradient of the block's output."""
         return self.x_leaf._fresh_grad
 
+    def forget_written(self) -> None:
+        """Before the user's backward: mark the block's parameters' gradients as not yet
+        written, so that :meth:`replay` can tell what that backward wrote into them."""
+        for p in self.written:
+            p.data(self.ctx)._fresh_grad = False
+
     def replay(self) -> None:
-        """Backpropagate through the block's layers (recomputing them) and into its input."""
+        """Backpropagate through the block's layers (recomputing them) and into its input.
+
+        The layers' backward passes add into the parameters' gradients: onto what the
+        user's backward wrote there itself (a penalty on a weight, say), else onto zero,
+        which gives what a single backward with ``grad_req="write"`` gives.
+        """
         self.x_leaf._fresh_grad = False
         if _MALLOC_TRIM is not None and TRIM_PER_BLOCK:
             _MALLOC_TRIM(0)
-        for entry in reversed(self.layers):
-            if entry[0] == "recorded":
-                _, out, leaf = entry
-                _ORIGINAL_BACKWARD(out, leaf.grad, train_mode=self.train_mode)
-            else:
-                _, fn, inputs, leaf = entry
-                with autograd.record(train_mode=self.train_mode):
-                    out = fn(*inputs)
-                _ORIGINAL_BACKWARD(out, leaf.grad, train_mode=self.train_mode)
-                del out
-        self.layers.clear()
-        try:                                # on into whatever made the block's input
+        data = [p.data(self.ctx) for p in self.written]
+        grads = [p.grad(self.ctx) for p in self.written]
+        for d, g in zip(data, grads, strict=True):
+            if not d._fresh_grad:
+                g[:] = 0
+        if data:
+            autograd.mark_variables(data, grads, "add")
+        try:
+            for entry in reversed(self.layers):
+                if entry[0] == "recorded":
+                    _, out, leaf = entry
+                    _ORIGINAL_BACKWARD(out, leaf.grad, train_mode=self.train_mode)
+                else:
+                    _, fn, inputs, leaf = entry
+                    with autograd.record(train_mode=self.train_mode):
+                        out = fn(*inputs)
+                    _ORIGINAL_BACKWARD(out, leaf.grad, train_mode=self.train_mode)
+                    del out
+        finally:
+            self.layers.clear()
+            if data:
+                autograd.mark_variables(data, grads, "write")
+                for d in data:
+                    d._fresh_grad = True
+        if self.x_in_graph:                 # on into whatever made the block's input
             _ORIGINAL_BACKWARD(self.x, self.x_leaf.grad, train_mode=self.train_mode)
-        except MXNetError as err:           # the input was not recorded (e.g. raw data)
-            if "not in a computational graph" not in str(err) and \
-                    "not in the computational graph" not in str(err):
-                raise
 
 
 #: Blocks recorded and not yet replayed, oldest first.
 _PENDING: list[_BlockTape] = []
 
 
-def dense_block_forward(block, x: nd.NDArray) -> nd.NDArray:
+def clear_pending() -> None:
+    """Drop every recorded block that no ``backward()`` has reached (after an exception
+    between a recorded forward pass and its backward, say)."""
+    _PENDING.clear()
+
+
+def dense_block_forward(block: nn.HybridBlock, x: nd.NDArray) -> nd.NDArray:
     """``block(x)`` under ``autograd.record()``, keeping only the layers' outputs.
 
     Args:
@@ -174,7 +230,12 @@ def dense_block_forward(block, x: nd.NDArray) -> nd.NDArray:
         that the caller's ``backward()`` stops here; the block is replayed after it.
     """
     _install()
-    tape = _BlockTape(x, autograd.is_training())
+    for t in [t for t in _PENDING if t.block is block and t.ctx == x.context]:
+        if t.superseded:                     # two passes ago: no backward reached it
+            _PENDING.remove(t)
+        else:                                # most likely a pass never back-propagated
+            t.supersede()
+    tape = _BlockTape(block, x, autograd.is_training())
     layers = list(block.net)
     if not any(isinstance(c, nn.Dropout) for layer in layers for c in layer):
         # The block's own (hybridized) graph runs fastest in one piece; its output is the
@@ -215,25 +276,48 @@ def dense_block_forward(block, x: nd.NDArray) -> nd.NDArray:
     with autograd.record(train_mode=tape.train_mode):
         out = _concat(features, blocked)
     _PENDING.append(tape)
-    if len(_PENDING) > PENDING_MAX:
-        _PENDING.pop(0)
-        warnings.warn(f"more than {PENDING_MAX} memory-efficient dense blocks were run under "
-                      "autograd.record() without a backward() reaching them; the oldest is "
-                      "dropped. Call backward() after each recorded forward pass.",
-                      RuntimeWarning, stacklevel=3)
     return out
 
 
 def replay_pending() -> int:
     """Replay every recorded block a backward has reached, last recorded first, until none
-    is left; blocks a backward did not reach stay pending. Returns how many were replayed."""
+    is left; blocks no backward reached stay pending.
+
+    Returns:
+        How many blocks were replayed.
+
+    Raises:
+        ReplayError: a graph the replay needed was already freed (e.g. one recorded tensor
+            feeding two memory-efficient blocks); every pending block is dropped.
+    """
     replayed = 0
     while True:
         tape = next((t for t in reversed(_PENDING) if t.reached()), None)
         if tape is None:
             return replayed
         _PENDING.remove(tape)
-        tape.replay()
+        if tape.superseded:
+            _PENDING.clear()
+            raise ReplayError(
+                "one backward() reached two recorded passes through one memory-efficient "
+                f"DenseBlock on {tape.ctx}, which is not supported (its gradients are "
+                "incomplete): call backward() after each pass, or build the net without "
+                "memory_efficient")
+        try:
+            tape.replay()
+        except MXNetError as err:
+            _PENDING.clear()
+            lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+            cause = next((ln for ln in lines if ln.startswith("MXNetError")),
+                         lines[-1] if lines else "MXNetError")
+            raise ReplayError(
+                "replaying a memory-efficient dense block failed, so its gradients are "
+                "incomplete: one recorded tensor feeding two memory-efficient blocks, or two "
+                f"recorded passes sharing a graph, are not supported ({cause[:120]})"
+            ) from err
+        except BaseException:
+            _PENDING.clear()
+            raise
         replayed += 1
 
 
@@ -241,18 +325,33 @@ _ORIGINAL_BACKWARD = nd.NDArray.backward
 _ORIGINAL_AUTOGRAD_BACKWARD = autograd.backward
 
 
+def _before_backward(retain_graph: bool) -> None:
+    if retain_graph:
+        raise ReplayError("backward(retain_graph=True) is not supported while memory-efficient "
+                          "dense blocks are recorded: build the net without memory_efficient, "
+                          "or sum the losses and call backward() once")
+    for tape in _PENDING:
+        tape.forget_written()
+
+
 @functools.wraps(_ORIGINAL_BACKWARD)
-def _backward(self, out_grad=None, retain_graph=False, train_mode=True):
+def _backward(self: nd.NDArray, out_grad: nd.NDArray | None = None,
+              retain_graph: bool = False, train_mode: bool = True) -> None:
+    if not _PENDING:
+        return _ORIGINAL_BACKWARD(self, out_grad, retain_graph, train_mode)
+    _before_backward(retain_graph)
     _ORIGINAL_BACKWARD(self, out_grad, retain_graph, train_mode)
-    if _PENDING:
-        replay_pending()
+    replay_pending()
 
 
 @functools.wraps(_ORIGINAL_AUTOGRAD_BACKWARD)
-def _autograd_backward(heads, head_grads=None, retain_graph=False, train_mode=True):
+def _autograd_backward(heads, head_grads=None, retain_graph: bool = False,
+                       train_mode: bool = True) -> None:
+    if not _PENDING:
+        return _ORIGINAL_AUTOGRAD_BACKWARD(heads, head_grads, retain_graph, train_mode)
+    _before_backward(retain_graph)
     _ORIGINAL_AUTOGRAD_BACKWARD(heads, head_grads, retain_graph, train_mode)
-    if _PENDING:
-        replay_pending()
+    replay_pending()
 
 
 def _install() -> None:

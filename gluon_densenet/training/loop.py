@@ -200,7 +200,7 @@ def _check_train_args(
     ctxs = _ctx_list(ctx)
     threads_hint = thread_warning()
     if threads_hint and any(c.device_type == "cpu" for c in ctxs):
-        warnings.warn(threads_hint, RuntimeWarning, stacklevel=2)
+        warnings.warn(threads_hint, RuntimeWarning, stacklevel=3)
     if loss is not None and not callable(loss):
         raise ValueError(f"loss must be a Gluon loss (or None for softmax cross-entropy), "
                          f"got {loss!r}; pass e.g. gluon.loss.SoftmaxCrossEntropyLoss()")

@@ -11,9 +11,11 @@ Build the net with ``memory_efficient=True`` and train it as usual::
 
 Under ``autograd.record()`` each dense block keeps only its layers' narrow outputs
 (``k`` channels) and recomputes the layers during ``backward()``
-(:mod:`gluon_densenet.models.recompute` says how). Parameters, outputs, gradients and
-BatchNorm running statistics are those of the standard step; inference (``net(X)`` outside
-``record()``) is unchanged, and hybridized nets stay hybridized layer by layer.
+(:mod:`gluon_densenet.models.recompute` says how, and what it refuses). Parameters, outputs,
+gradients and BatchNorm running statistics are those of the standard step; inference
+(``net(X)`` outside ``record()``) is unchanged. A hybridized DenseNet runs its children one
+by one under ``record()``; a net of your own containing memory-efficient DenseBlocks should
+hybridize its children, not itself.
 
 Use plain ``hybridize()`` for such a net: ``static_alloc`` would keep every layer's buffers
 alive and defeat the purpose (:func:`gluon_densenet.training.performance.fast_hybridize`

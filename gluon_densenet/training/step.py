@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from mxnet import autograd, gluon, nd
 
+from ..models.recompute import clear_pending
+
 __all__ = ["compute_gradients", "train_step"]
 
 
@@ -20,10 +22,14 @@ def compute_gradients(net: gluon.Block, X: nd.NDArray, y: nd.NDArray, loss_fn: C
 
     Returns the per-sample loss ``(N,)``, or ``(loss, net(X))`` with ``return_output``.
     """
-    with autograd.record():
-        out = net(X)
-        loss = loss_fn(out, y)
-    loss.backward()
+    try:
+        with autograd.record():
+            out = net(X)
+            loss = loss_fn(out, y)
+        loss.backward()
+    except BaseException:
+        clear_pending()       # a memory-efficient block's pass that will never be replayed
+        raise
     return (loss, out) if return_output else loss
 
 
