@@ -55,11 +55,11 @@
 #
 # **Prerequisites.** Chapters 2 and 3.
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
+# **Run time on a 2-core CPU.** Measured on 2026-11-26 (AMD EPYC, MXNet 1.9.1; `make
 # pages` prints each chapter's seconds, and the experiments' own times are in their
 # results): about 25 s in smoke mode. A full run takes about 6 s while it reuses the
-# committed measurements (`notebooks/results/04_memory.json`), and about 3 min more to
-# redo them (184 s).
+# committed measurements (`notebooks/results/04_memory.json`), and about 2.5 min to
+# redo them (146 s).
 #
 # **References.**
 #
