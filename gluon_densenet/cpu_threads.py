@@ -100,6 +100,10 @@ def set_default_threads() -> None:
             _ENV_AT_MXNET_IMPORT = {name: os.environ[name] for name in THREAD_VARIABLES
                                     if name in os.environ}
         return
+    inherited = without_package_default(os.environ)      # a parent's default: decide afresh
+    for name in ("MXNET_OMP_MAX_THREADS", DEFAULT_MARKER):
+        if name not in inherited:
+            os.environ.pop(name, None)
     if not user_thread_setting():
         os.environ["MXNET_OMP_MAX_THREADS"] = os.environ[DEFAULT_MARKER] = str(physical_cores())
     _ENV_AT_MXNET_IMPORT = {name: os.environ[name] for name in THREAD_VARIABLES

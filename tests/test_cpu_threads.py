@@ -120,3 +120,12 @@ def test_launched_workers_share_the_cores_or_keep_the_users_setting():
     default = {"MXNET_OMP_MAX_THREADS": "7", cpu_threads.DEFAULT_MARKER: "7"}
     assert _worker_threads({**clean, **default}) == {(share, share)}
     assert _worker_threads({**clean, "OMP_NUM_THREADS": "1"}) == {("1", "None")}
+    # the user's OMP_NUM_THREADS beside an inherited package default: the user's wins
+    assert _worker_threads({**clean, **default, "OMP_NUM_THREADS": "1"}) == {("1", "None")}
+
+
+def test_a_childs_own_thread_choice_beats_an_inherited_default():
+    marker = cpu_threads.DEFAULT_MARKER
+    r = probe("import gluon_densenet\nimport mxnet", MXNET_OMP_MAX_THREADS="9",
+              **{marker: "9"}, OMP_NUM_THREADS="1")
+    assert r["env"] is None and r["threads"] == 1

@@ -1,5 +1,7 @@
 """The memory-efficient training step equals the standard one (outputs, every gradient,
 BatchNorm running statistics), on small nets, CPU, from an ordinary Gluon loop."""
+import warnings
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -257,7 +259,7 @@ def test_a_pass_never_back_propagated_is_dropped_and_two_passes_in_one_backward_
     _assert_same(std, eff, rtol=0, atol=0)
     with autograd.record():         # two views of one batch through one net
         loss = LOSS(eff(X), y) + LOSS(eff(X * 0.5), y)
-    with pytest.raises(recompute.ReplayError, match="two recorded passes"):
+    with pytest.raises(recompute.ReplayError, match="later pass of the same block"):
         loss.backward()
     assert recompute._PENDING == []
     _own_loop_step(eff, X, y)       # and the next ordinary step works
@@ -353,3 +355,40 @@ def test_one_tensor_feeding_two_memory_efficient_blocks_fails_loudly_or_equals_s
             assert net is eff and recompute._PENDING == []
             return
     _assert_same(std, eff, rtol=0, atol=0)       # never silently different
+
+
+def test_a_parameter_also_used_before_the_block_gets_the_ordinary_forward_and_a_warning():
+    def make(me):
+        net = nn.HybridSequential(prefix="shared_")
+        with net.name_scope():
+            block = DenseBlock(2, 8, bn_size=2, in_channels=16, memory_efficient=me)
+            net.add(nn.Conv2D(16, 3, padding=1, in_channels=3), block)
+        return net
+    std, eff = _pair(make)
+    X = nd.random.uniform(shape=(2, 3, 6, 6))
+    for net in (std, eff):
+        w = net[1].net[0][0].gamma                 # block's first BatchNorm scale
+        with warnings.catch_warnings(record=True) as caught, autograd.record():
+            warnings.simplefilter("always")
+            h = net[0](X) * w.data().mean()        # ... also used before the block
+            loss = net[1](h).sum()
+        loss.backward()
+        said = any("also used before the block" in str(c.message) for c in caught)
+        assert said == (net is eff)
+    _assert_same(std, eff, rtol=1e-6, atol=1e-7)
+
+
+def test_a_backward_elsewhere_leaves_a_pending_blocks_gradients_fresh_for_its_trainer():
+    from gluon_densenet.models import recompute
+    _, a = _pair(_small)
+    b = nn.Dense(2, in_units=10)
+    b.initialize()
+    trainer_a = gluon.Trainer(a.collect_params(), "sgd", {"learning_rate": 0.1})
+    X = nd.random.uniform(shape=(2, 3, 6, 6))
+    _own_loop_step(a, X, nd.array([0, 1]))         # a's gradients, fresh
+    with autograd.record():
+        f = a(X)                                   # a pass of a never back-propagated
+        lb = b(f.detach()).sum()
+    lb.backward()                                  # reaches b only
+    trainer_a.step(2)                              # would raise on a stale gradient
+    recompute.clear_pending()

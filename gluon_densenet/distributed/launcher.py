@@ -234,8 +234,8 @@ def launch(
     base.pop("DMLC_RANK", None)                  # ps-lite would take it over the port order
     # Each worker gets its share of the cores, unless the user chose a thread count.
     threads = user_thread_setting(base)
+    base = without_package_default(base)     # the user's choice, or a share of the cores
     if not threads:
-        base = without_package_default(base)
         threads = dict.fromkeys(THREAD_VARIABLES, str(max(1, physical_cores() // workers)))
     plan = [("scheduler", [sys.executable, *NODE_COMMAND], {"DMLC_ROLE": "scheduler"})]
     plan += [(f"server {i}" if servers > 1 else "server", [sys.executable, *NODE_COMMAND],

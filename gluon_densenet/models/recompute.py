@@ -37,14 +37,16 @@ from one hang the engine):
   (:data:`TRIM_PER_BLOCK`), or heap fragmentation would eat much of the saving.
 
 Outputs, every parameter's gradient and BatchNorm's running statistics equal the standard
-step's, bit for bit on the tested nets, also with several devices, a frozen stem, dropout and
-a penalty on a layer's weight (``tests/test_memory_efficient.py``). Not supported, each
-refused with :class:`ReplayError` rather than computed wrongly: one ``backward()`` reaching
-two recorded passes through one block on one device (two views of one batch, say),
-``backward(retain_graph=True)``, and one recorded tensor feeding two memory-efficient
-blocks. A recorded pass that no ``backward()`` reaches is dropped at the block's next one.
-``autograd.grad()`` bypasses the replay. A parent block hybridized as a whole runs a
-DenseBlock inside its own cached graph, which stores everything:
+step's, bit for bit on the tested nets, on CPU (oneDNN), also with several devices, a frozen
+stem, dropout and a penalty on a layer's weight (``tests/test_memory_efficient.py``); the
+GPU path is untested here. Not supported, each refused with :class:`ReplayError` rather
+than computed wrongly: a backward reaching two recorded passes through one block on one
+device (two views of one batch, say), ``backward(retain_graph=True)``, and a tensor the
+block depends on that is also used elsewhere in the graph (a skip connection or second
+head around the block). A recorded pass that no ``backward()`` reaches is dropped at the
+block's next one; a block whose parameters are also used before it runs its ordinary
+forward, with a warning. ``autograd.grad()`` bypasses the replay. A parent block
+hybridized as a whole runs a DenseBlock inside its own cached graph, which stores everything:
 :class:`~gluon_densenet.models.DenseNet` therefore runs its children one by one under
 ``record()``, and a net of your own should hybridize its children, not itself.
 """
@@ -53,6 +55,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import warnings
 from collections.abc import Callable, Sequence
 
 from mxnet import autograd, nd
@@ -164,11 +167,18 @@ class _BlockTape:
         """Whether a backward has filled the gradient of the block's output."""
         return self.x_leaf._fresh_grad
 
-    def forget_written(self) -> None:
+    def forget_written(self) -> list[nd.NDArray]:
         """Before the user's backward: mark the block's parameters' gradients as not yet
-        written, so that :meth:`replay` can tell what that backward wrote into them."""
+        written, so that :meth:`replay` can tell what that backward wrote into them.
+        Returns the arrays that were fresh, for :func:`_backward` to restore if this block
+        is not reached."""
+        fresh = []
         for p in self.written:
-            p.data(self.ctx)._fresh_grad = False
+            d = p.data(self.ctx)
+            if d._fresh_grad:
+                fresh.append(d)
+            d._fresh_grad = False
+        return fresh
 
     def replay(self) -> None:
         """Backpropagate through the block's layers (recomputing them) and into its input.
@@ -187,6 +197,7 @@ class _BlockTape:
                 g[:] = 0
         if data:
             autograd.mark_variables(data, grads, "add")
+        done = False
         try:
             for entry in reversed(self.layers):
                 if entry[0] == "recorded":
@@ -198,14 +209,22 @@ class _BlockTape:
                         out = fn(*inputs)
                     _ORIGINAL_BACKWARD(out, leaf.grad, train_mode=self.train_mode)
                     del out
+            done = True
         finally:
             self.layers.clear()
             if data:
                 autograd.mark_variables(data, grads, "write")
-                for d in data:
-                    d._fresh_grad = True
+                for d in data:                  # a failed replay leaves them stale
+                    d._fresh_grad = done
         if self.x_in_graph:                 # on into whatever made the block's input
             _ORIGINAL_BACKWARD(self.x, self.x_leaf.grad, train_mode=self.train_mode)
+
+
+def _used_before(tape: _BlockTape) -> bool:
+    """Whether one of the block's parameters is also in the graph that made its input: that
+    graph is back-propagated last and would overwrite the gradient the replay adds up."""
+    upstream = set(autograd.get_symbol(tape.x).list_inputs())
+    return any(autograd.get_symbol(p.data(tape.ctx)).name in upstream for p in tape.written)
 
 
 #: Blocks recorded and not yet replayed, oldest first.
@@ -236,6 +255,11 @@ def dense_block_forward(block: nn.HybridBlock, x: nd.NDArray) -> nd.NDArray:
         else:                                # most likely a pass never back-propagated
             t.supersede()
     tape = _BlockTape(block, x, autograd.is_training())
+    if tape.x_in_graph and tape.written and _used_before(tape):
+        warnings.warn("a parameter of this memory-efficient DenseBlock is also used before the "
+                      "block; the block runs its ordinary (storing) forward in this pass",
+                      RuntimeWarning, stacklevel=3)
+        return nn.HybridBlock.forward(block, x)
     layers = list(block.net)
     if not any(isinstance(c, nn.Dropout) for layer in layers for c in layer):
         # The block's own (hybridized) graph runs fastest in one piece; its output is the
@@ -299,10 +323,10 @@ def replay_pending() -> int:
         if tape.superseded:
             _PENDING.clear()
             raise ReplayError(
-                "one backward() reached two recorded passes through one memory-efficient "
-                f"DenseBlock on {tape.ctx}, which is not supported (its gradients are "
-                "incomplete): call backward() after each pass, or build the net without "
-                "memory_efficient")
+                "a backward() reached a recorded pass through a memory-efficient DenseBlock on "
+                f"{tape.ctx} after a later pass of the same block had begun, which is not "
+                "supported (its gradients are incomplete): call backward() after each pass "
+                "before the next, or build the net without memory_efficient")
         try:
             tape.replay()
         except MXNetError as err:
@@ -312,8 +336,9 @@ def replay_pending() -> int:
                          lines[-1] if lines else "MXNetError")
             raise ReplayError(
                 "replaying a memory-efficient dense block failed, so its gradients are "
-                "incomplete: one recorded tensor feeding two memory-efficient blocks, or two "
-                f"recorded passes sharing a graph, are not supported ({cause[:120]})"
+                "incomplete: a tensor the block depends on is also used elsewhere in the graph "
+                "(a skip connection or second head around the block, or two memory-efficient "
+                f"blocks on one input), which is not supported ({cause[:120]})"
             ) from err
         except BaseException:
             _PENDING.clear()
@@ -325,13 +350,20 @@ _ORIGINAL_BACKWARD = nd.NDArray.backward
 _ORIGINAL_AUTOGRAD_BACKWARD = autograd.backward
 
 
-def _before_backward(retain_graph: bool) -> None:
+def _backward_and_replay(run: Callable[[], None], retain_graph: bool) -> None:
+    """``run()`` (the user's backward) with every pending block it reaches replayed after."""
     if retain_graph:
         raise ReplayError("backward(retain_graph=True) is not supported while memory-efficient "
                           "dense blocks are recorded: build the net without memory_efficient, "
                           "or sum the losses and call backward() once")
-    for tape in _PENDING:
-        tape.forget_written()
+    fresh = {id(tape): tape.forget_written() for tape in _PENDING}
+    try:
+        run()
+        replay_pending()
+    finally:                                 # blocks this backward did not reach keep theirs
+        for tape in _PENDING:
+            for d in fresh.get(id(tape), []):
+                d._fresh_grad = True
 
 
 @functools.wraps(_ORIGINAL_BACKWARD)
@@ -339,9 +371,8 @@ def _backward(self: nd.NDArray, out_grad: nd.NDArray | None = None,
               retain_graph: bool = False, train_mode: bool = True) -> None:
     if not _PENDING:
         return _ORIGINAL_BACKWARD(self, out_grad, retain_graph, train_mode)
-    _before_backward(retain_graph)
-    _ORIGINAL_BACKWARD(self, out_grad, retain_graph, train_mode)
-    replay_pending()
+    _backward_and_replay(lambda: _ORIGINAL_BACKWARD(self, out_grad, retain_graph, train_mode),
+                         retain_graph)
 
 
 @functools.wraps(_ORIGINAL_AUTOGRAD_BACKWARD)
@@ -349,9 +380,9 @@ def _autograd_backward(heads, head_grads=None, retain_graph: bool = False,
                        train_mode: bool = True) -> None:
     if not _PENDING:
         return _ORIGINAL_AUTOGRAD_BACKWARD(heads, head_grads, retain_graph, train_mode)
-    _before_backward(retain_graph)
-    _ORIGINAL_AUTOGRAD_BACKWARD(heads, head_grads, retain_graph, train_mode)
-    replay_pending()
+    _backward_and_replay(
+        lambda: _ORIGINAL_AUTOGRAD_BACKWARD(heads, head_grads, retain_graph, train_mode),
+        retain_graph)
 
 
 def _install() -> None:

@@ -29,6 +29,7 @@ from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 from ..models.blocks import DenseBlock
+from ..models.recompute import clear_pending
 
 __all__ = ["forward_backward", "is_memory_efficient"]
 
@@ -45,10 +46,14 @@ def forward_backward(net: nn.Block, X: nd.NDArray, y: nd.NDArray, loss_fn: Calla
     """``loss_fn(net(X), y)`` recorded, and its ``backward()``: the ordinary step, kept as a
     shortcut. Returns the per-sample loss, or ``(loss, net(X))`` with ``return_output``;
     call ``trainer.step(batch_size)`` afterwards."""
-    with autograd.record():
-        out = net(X)
-        loss = loss_fn(out, y)
-    loss.backward()
+    try:
+        with autograd.record():
+            out = net(X)
+            loss = loss_fn(out, y)
+        loss.backward()
+    except BaseException:
+        clear_pending()       # a recorded pass that will never be replayed
+        raise
     if return_output:
         return loss.detach(), out.detach()
     return loss.detach()
