@@ -170,8 +170,8 @@ class _BlockTape:
     def forget_written(self) -> list[nd.NDArray]:
         """Before the user's backward: mark the block's parameters' gradients as not yet
         written, so that :meth:`replay` can tell what that backward wrote into them.
-        Returns the arrays that were fresh, for :func:`_backward` to restore if this block
-        is not reached."""
+        Returns the arrays that were fresh, for :func:`_backward_and_replay` to restore if
+        this block is not reached."""
         fresh = []
         for p in self.written:
             d = p.data(self.ctx)
@@ -311,8 +311,9 @@ def replay_pending() -> int:
         How many blocks were replayed.
 
     Raises:
-        ReplayError: a graph the replay needed was already freed (e.g. one recorded tensor
-            feeding two memory-efficient blocks); every pending block is dropped.
+        ReplayError: a backward reached a superseded pass, or a graph the replay needed
+            was already freed (a tensor the block depends on used elsewhere too); every
+            pending block is dropped.
     """
     replayed = 0
     while True:
