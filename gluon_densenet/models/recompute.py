@@ -143,10 +143,6 @@ class _BlockTape:
         self.layers.clear()
         self.written = []
 
-    def computed(self, out: nd.NDArray) -> nd.NDArray:
-        """A leaf for a feature computed elsewhere (by the whole block, unrecorded)."""
-        return _leaf(out)
-
     def recomputed(self, fn: Callable, inputs: Sequence[nd.NDArray]) -> nd.NDArray:
         """Run ``fn(*inputs)`` unrecorded; record it again in :meth:`replay`."""
         with autograd.pause(train_mode=self.train_mode):
@@ -271,7 +267,7 @@ def dense_block_forward(block: nn.HybridBlock, x: nd.NDArray) -> nd.NDArray:
         for _ in layers:
             f = nd.slice_axis(whole, axis=1, begin=start, end=start + block.growth_rate)
             start += block.growth_rate
-            features.append(tape.computed(f))
+            features.append(_leaf(f))
         del whole
     else:
         features = [tape.x_leaf]

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mxnet import autograd, nd
+from mxnet import nd
 from mxnet.gluon import nn
 
 from ..models.blocks import DenseBlock
-from ..models.recompute import clear_pending
+from .step import compute_gradients
 
 __all__ = ["forward_backward", "is_memory_efficient"]
 
@@ -46,14 +46,7 @@ def forward_backward(net: nn.Block, X: nd.NDArray, y: nd.NDArray, loss_fn: Calla
     """``loss_fn(net(X), y)`` recorded, and its ``backward()``: the ordinary step, kept as a
     shortcut. Returns the per-sample loss, or ``(loss, net(X))`` with ``return_output``;
     call ``trainer.step(batch_size)`` afterwards."""
-    try:
-        with autograd.record():
-            out = net(X)
-            loss = loss_fn(out, y)
-        loss.backward()
-    except BaseException:
-        clear_pending()       # a recorded pass that will never be replayed
-        raise
+    loss, out = compute_gradients(net, X, y, loss_fn, return_output=True)
     if return_output:
         return loss.detach(), out.detach()
     return loss.detach()
