@@ -9,6 +9,7 @@ gluon-densenet info
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import math
 import platform
@@ -48,6 +49,7 @@ from .models import count_parameters, count_weighted_layers, format_summary, sum
 from .models.registry import MODELS, REFERENCE_MODELS, get_model
 from .pretrained import PRETRAINED_DEPTHS, PretrainedWeightsUnavailable
 from .training.loop import SEED_MAX
+from .training.run_lock import RunDirectoryInUse, run_directory_lock
 
 DEFAULT_MODEL = "densenet21_d2l"
 SMOKE_STEPS = 20
@@ -378,12 +380,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     Nothing is read or created before all options are checked. Every subcommand takes the
     parsed options, returns the exit status, and raises :class:`CLIError` (printed by
     :func:`main`) for a bad option, missing or damaged data, a run directory that cannot be
-    written or resumed, or a diverged run.
+    written or resumed or that another run is using, or a diverged run.
     """
-    from .plots import plot_history, use_agg
-    from .training import TrainingDivergedError, evaluate, train
-    from .training.checkpoint import CheckpointError
-
     _smoke_settings(args)
     _check_train_args(args)
     net = _model(args.model, classes=len(CLASS_NAMES), in_channels=1,
@@ -396,6 +394,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{args.model}_{args.resize}px{'_smoke' if args.smoke else ''}")
     _check_paths(args, out)
     kv, workers = _join_job(args)
+    try:                                    # rank 0 writes the run directory: it holds the lock
+        with run_directory_lock(out) if workers.is_chief else contextlib.nullcontext():
+            return _train_into(out, args, net, ctxs, kv, workers)
+    except RunDirectoryInUse as err:
+        raise CLIError(f"the run directory {err.directory} is in use by {err.holder}; wait "
+                       "for that run to end, or pass another --out") from None
+
+
+def _train_into(out: Path, args: argparse.Namespace, net: mx.gluon.HybridBlock,
+                ctxs: list[mx.Context], kv: str | mx.kv.KVStore | None, workers: Workers) -> int:
+    """The part of ``train`` that reads and writes the run directory ``out`` (locked)."""
+    from .plots import plot_history, use_agg
+    from .training import TrainingDivergedError, evaluate, train
+    from .training.checkpoint import CheckpointError
+
     config = _run_config(args, workers.count)
     _check_resume(args, out, config)
     if args.pretrained:                  # every option is checked: now fetch the weights
@@ -629,7 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--servers", type=int, default=1)
     la.add_argument("--port", type=int, help="the scheduler's port (default: a free one)")
     la.add_argument("--timeout", type=float, metavar="S",
-                    help="stop the whole job if it runs longer than S seconds (status 124)")
+                    help="stop the whole job if it runs longer than S seconds (status 124), "
+                         "after printing what each process was doing")
     la.add_argument("command_args", nargs=argparse.REMAINDER,
                     help="'--' then the train command every worker runs")
     la.set_defaults(func=cmd_launch)

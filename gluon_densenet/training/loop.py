@@ -23,6 +23,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import mxnet as mx
@@ -44,6 +45,7 @@ from ..files import unwritable_reason
 from . import checkpoint as ckpt
 from .history import EpochRecord, History
 from .performance import fast_hybridize
+from .run_lock import run_directory_lock
 from .schedules import LR_SCHEDULES, make_lr_scheduler
 from .step import compute_gradients
 
@@ -429,7 +431,8 @@ def train(
             A net with memory-efficient dense blocks (same step; they recompute in
             ``backward()``) is hybridized plainly.
         checkpoint_dir: save a checkpoint after every epoch (the directory must be
-            writable); ``None`` for none.
+            writable); ``None`` for none. The directory is locked while the run uses it
+            (:func:`~gluon_densenet.training.run_lock.run_directory_lock`).
         resume: continue from the checkpoint in ``checkpoint_dir`` if there is one
             (returning at once if it is complete); ``False`` starts over.
         progress: show a progress bar per epoch (a resumed run says so either way).
@@ -463,6 +466,7 @@ def train(
             directory that cannot be written, data without batches), before any work.
         CheckpointError: with ``resume``, the checkpoint in ``checkpoint_dir`` is damaged
             or belongs to another network or optimizer (a ``ValueError`` too).
+        RunDirectoryInUse: another run is using ``checkpoint_dir``.
         TrainingDivergedError: the loss became NaN/inf.
     """
     ctxs = _check_train_args(net, train_data, test_data, epochs, lr, optimizer, momentum, wd,
@@ -483,7 +487,10 @@ def train(
     loss_fn = loss if loss is not None else gluon.loss.SoftmaxCrossEntropyLoss()
     kv = create_kvstore(kvstore) if isinstance(kvstore, str) else kvstore
     dist = _Distributed(kv)
+    held = ExitStack()
     try:
+        if checkpoint_dir is not None and dist.workers.is_chief:    # one run per directory
+            held.enter_context(run_directory_lock(checkpoint_dir))
         train_data = dist.shard(_reiterable(train_data), even=True)
         test_data = _reiterable(test_data)
         if dist.sums:                       # in the sync modes the workers share the test set too
@@ -574,6 +581,8 @@ def train(
     except BaseException:
         leave_without_barrier(kv)      # else this worker would wait at exit for the others
         raise
+    finally:
+        held.close()
 
 
 class _Distributed:
