@@ -128,7 +128,7 @@ def chromium() -> Iterator[object]:
     try:
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
             "width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
-        driver.set_script_timeout(60)
+        driver.set_script_timeout(300)      # a busy machine renders slowly
         yield driver
     finally:
         driver.quit()
@@ -147,7 +147,7 @@ class _Ids(HTMLParser):
 def _fetch_ids(url: str) -> set[str] | None:
     """The element ids of the page at ``url``, or ``None`` when it does not load."""
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(url, timeout=120) as response:
             body = response.read().decode("utf-8", "replace")
     except (urllib.error.URLError, OSError):
         return None

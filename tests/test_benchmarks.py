@@ -12,6 +12,7 @@ from mxnet import nd
 
 from gluon_densenet import DenseNet
 from gluon_densenet.training.performance import fast_hybridize, optimized_inference
+from tests.time_limits import limit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,7 @@ def test_tiny_benchmark_writes_json_and_markdown(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--tiny",
                            "--contenders", "gluon", "gluon_me", "pipeline",
                            "--out-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+                          capture_output=True, text=True, timeout=limit(900), cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads((tmp_path / "latest.json").read_text())
     assert data["tiny"] is True
@@ -101,7 +102,7 @@ def test_readme_performance_block_is_replaced(tmp_path):
 def test_distributed_benchmark_runs_loopback_jobs_and_counts_the_bytes(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.distributed", "--tiny",
                            "--out-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+                          capture_output=True, text=True, timeout=limit(900), cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads((tmp_path / "distributed.json").read_text())
     assert set(data["runs"]) == {"no kvstore", "dist_sync, 1 worker", "dist_sync, 2 workers"}
@@ -132,7 +133,7 @@ def test_memory_budget_search_finds_the_boundary(monkeypatch):
 def test_tiny_memory_budget_run_writes_both_contenders(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.memory_budget", "--tiny",
                            "--out-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+                          capture_output=True, text=True, timeout=limit(900), cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads((tmp_path / "memory_budget.json").read_text())
     for name in ("gluon", "gluon_me"):

@@ -1,10 +1,13 @@
 """Distributed training on MXNet's kvstore: names, shards, the launcher, and loopback jobs of
 a scheduler, a server and two workers on 127.0.0.1 (each job takes a few seconds)."""
+import ipaddress
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,14 +17,15 @@ import pytest
 
 from gluon_densenet.data import ArrayLoader
 from gluon_densenet.distributed import check_kvstore, create_kvstore
-from gluon_densenet.distributed.launcher import LaunchError, launch
+from gluon_densenet.distributed.launcher import LaunchError, describe_process, launch
 from gluon_densenet.training import train
 from gluon_densenet.training.loop import _BatchShard
+from tests.time_limits import limit
 
 WORKER = Path(__file__).parent / "stand_ins" / "distributed_worker.py"
 CLI = [sys.executable, "-m", "gluon_densenet"]
-#: A loopback job that has not ended by then is a failure of the launcher (it usually takes 5 s).
-JOB_TIMEOUT_S = 120
+#: A loopback job that has not ended by then is hung (it takes 5 to 40 s on 2 quiet cores).
+JOB_TIMEOUT_S = limit(600)
 
 
 # ----------------------------------------------------------------------- names and shards
@@ -132,7 +136,7 @@ def _cli(*args):
     if args[0] == "launch":
         args = (args[0], "--timeout", str(JOB_TIMEOUT_S), *args[1:])
     return subprocess.run([*CLI, *args], capture_output=True, text=True,
-                          timeout=JOB_TIMEOUT_S + 30)
+                          timeout=JOB_TIMEOUT_S + limit(60))
 
 
 @pytest.mark.parametrize("args, message", [
@@ -220,11 +224,10 @@ def _params_at_start(tmp_path, net):
 @pytest.mark.parametrize("how, status, said", [("kill", 137, "worker 1 was killed by SIGKILL"),
                                                ("exit", 3, "worker 1 exited with status 3")])
 def test_a_failing_worker_stops_the_whole_job(tmp_path, how, status, said):
-    result, output, seconds = _job(tmp_path, "--kvstore", "dist_sync", "--fail", f"1:{how}")
+    result, output, _ = _job(tmp_path, "--kvstore", "dist_sync", "--fail", f"1:{how}")
     assert result.returncode == status
     assert result.message.startswith(said) and "stopped scheduler, server, worker 0" in \
-        result.message
-    assert seconds < JOB_TIMEOUT_S
+        result.message                                       # not stopped by the timeout
     for label, pid in result.pids.items():                   # no process left behind
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -268,14 +271,14 @@ def test_killing_the_launcher_kills_its_processes(tmp_path):
               "launch([sys.executable, '-c', 'import time; time.sleep(600)'], workers=2)")
     launcher = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     children = []
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + limit(300)
     while len(children) < 4 and time.monotonic() < deadline:   # scheduler, server, 2 workers
         time.sleep(0.2)
         children = _children(launcher.pid)
     assert len(children) == 4
     launcher.kill()
     launcher.wait()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + limit(300)
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in children)
@@ -303,24 +306,52 @@ def _alive(pid):
 
 
 def test_every_role_can_run_the_train_command_as_tools_launch_py_does(tmp_path):
-    """MXNet's tools/launch.py starts the scheduler and servers with the workers' command."""
+    """MXNet's tools/launch.py starts the scheduler and servers with the workers' command.
+    Each worker gets one operator thread, as the launcher gives two workers on two cores."""
     from gluon_densenet.distributed.launcher import _free_ports
 
     env = {**os.environ, "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_NUM_SERVER": "1",
-           "DMLC_NUM_WORKER": "2", "DMLC_PS_ROOT_PORT": str(_free_ports(1, "127.0.0.1")[0])}
-    command = [*CLI, "train", "--kvstore", "dist_sync", "--smoke", "--quiet",
+           "DMLC_NUM_WORKER": "2", "DMLC_PS_ROOT_PORT": str(_free_ports(1, "127.0.0.1")[0]),
+           "DMLC_NODE_HOST": "127.0.0.1", "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+    command = [*CLI, "train", "--kvstore", "dist_sync", "--shipped", "--subset", "512",
+               "--test-subset", "100", "--batch-size", "64", "--epochs", "1", "--quiet",
                "--out", str(tmp_path / "run")]
+    roles = ("scheduler", "server", "worker", "worker")
     procs = [subprocess.Popen(command, env={**env, "DMLC_ROLE": role}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
-             for role in ("scheduler", "server", "worker", "worker")]
-    try:
-        outputs = [p.communicate(timeout=JOB_TIMEOUT_S)[0] for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
+             for role in roles]
+    outputs = _outputs_or_what_they_were_doing(procs, roles, JOB_TIMEOUT_S)
     assert [p.returncode for p in procs] == [0, 0, 0, 0], outputs
     assert outputs[0] == outputs[1] == ""                   # the nodes only served
     assert (tmp_path / "run" / "model.params").is_file()
+
+
+def _outputs_or_what_they_were_doing(procs, labels, timeout):
+    """Each process's output; a job not done by ``timeout`` fails the test with what each
+    process was doing and, through SIGABRT and PYTHONFAULTHANDLER, its Python tracebacks."""
+    outputs = [""] * len(procs)
+    readers = [threading.Thread(target=lambda i=i: outputs.__setitem__(
+        i, procs[i].communicate()[0])) for i in range(len(procs))]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout
+    for reader in readers:
+        reader.join(max(0.0, deadline - time.monotonic()))
+    if not any(reader.is_alive() for reader in readers):
+        return outputs
+    doing = [f"{label} (pid {p.pid}): {describe_process(p.pid)}"
+             for label, p in zip(labels, procs) if p.poll() is None]
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGABRT)
+    for p, reader in zip(procs, readers):
+        reader.join(limit(30))
+        if reader.is_alive():
+            p.kill()
+            reader.join()
+    said = "\n".join(f"--- {label}:\n{out}" for label, out in zip(labels, outputs))
+    pytest.fail(f"the job had not ended after {timeout:.0f} s; what each process was doing:\n"
+                + "\n".join(doing) + f"\n{said}")
 
 
 def test_a_distributed_run_resumes_from_rank_0s_checkpoint(tmp_path):
@@ -350,3 +381,127 @@ def test_a_nan_loss_on_one_worker_stops_every_worker_alike(tmp_path):
         assert any(line.startswith(f"[worker {rank}] ") and
                    "TrainingDivergedError: Training diverged: loss is nan" in line
                    for line in output.splitlines()), output
+
+
+# ----------------------------------------------------------------- loopback only, timeouts
+def _listening_addresses(pid):
+    """The addresses process ``pid`` listens on (TCP, IPv4 and IPv6), from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        path = Path(f"/proc/{pid}/net/{table}")
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:          # 0A: LISTEN
+                found.append(_address(fields[1].split(":")[0]))
+    return found
+
+
+def _address(hex_address):
+    """An address of /proc/net/tcp{,6}: 32-bit words in the host's byte order."""
+    raw = bytes.fromhex(hex_address)
+    words = [raw[i:i + 4][::-1] if sys.byteorder == "little" else raw[i:i + 4]
+             for i in range(0, len(raw), 4)]
+    return ipaddress.ip_address(b"".join(words))
+
+
+def _loopback(address):
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="reads Linux's /proc")
+@pytest.mark.parametrize("inherited", [{}, {"DMLC_NODE_HOST": "0.0.0.0",
+                                            "DMLC_INTERFACE": "no-such-interface"}])
+def test_every_node_of_a_launched_job_listens_on_loopback_only(tmp_path, inherited):
+    """ps-lite would bind servers and workers to the first interface that is not loopback,
+    or to an inherited DMLC_NODE_HOST (0.0.0.0: every interface) or DMLC_INTERFACE."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DMLC_NODE_HOST", "DMLC_INTERFACE")}
+    env.update(inherited)
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    out = tmp_path / "out.txt"
+    done = {}
+
+    def job():
+        with open(out, "w") as f:
+            done["result"] = launch([sys.executable, str(WORKER), str(tmp_path), "worker",
+                                     "--kvstore", "dist_sync", "--hold", str(hold)],
+                                    workers=2, servers=1, env=env, out=f,
+                                    timeout=JOB_TIMEOUT_S)
+    runner = threading.Thread(target=job)
+    runner.start()
+    try:
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        while not all((hold / f"rank{r}.ready").exists() for r in (0, 1)):
+            assert runner.is_alive() and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        nodes = [pid for pid in _children(os.getpid())
+                 if b"import mxnet" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                 or str(WORKER).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(nodes) == 4                           # scheduler, server, two workers
+        listening = {pid: _listening_addresses(pid) for pid in nodes}
+        print({pid: [str(a) for a in addresses] for pid, addresses in listening.items()})
+        assert all(listening.values()), f"a node listens nowhere, nothing checked: {listening}"
+        assert all(_loopback(a) for addresses in listening.values() for a in addresses), \
+            listening
+        for pid in nodes:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert b"DMLC_NODE_HOST=127.0.0.1" in environ
+            assert not any(v.startswith(b"DMLC_INTERFACE=") for v in environ)
+    finally:
+        (hold / "go").touch()
+        runner.join()
+    assert done["result"].returncode == 0, out.read_text()
+
+
+def test_a_timed_out_job_says_what_each_process_was_doing(tmp_path):
+    """The job is meant to time out here: its worker waits forever."""
+    script = ("import time\nprint('started', flush=True)\n"
+              "def waiting_for_something_that_never_comes():\n    time.sleep(3600)\n"
+              "waiting_for_something_that_never_comes()\n")
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        result = launch([sys.executable, "-c", script], workers=1, out=f, timeout=8)
+    text = out.read_text()
+    assert result.returncode == 124, text
+    assert "(what each was doing is printed above)" in result.message
+    assert "[launch] timed out; what each process was doing:" in text
+    for label in ("scheduler", "server", "worker 0"):
+        pid = result.pids[label]
+        line = next((ln for ln in text.splitlines()
+                     if ln.startswith(f"[launch]   {label} (pid {pid}): ")), None)
+        assert line is not None, text
+        if sys.platform.startswith("linux"):
+            assert "s of CPU" in line and " thread" in line, line
+    assert "[launch]   worker 0 (pid" in text and "last output: started" in text
+    worker_lines = [ln for ln in text.splitlines() if ln.startswith("[worker 0] ")]
+    assert any("waiting_for_something_that_never_comes" in ln for ln in worker_lines), text
+    assert all(status is not None for status in result.statuses.values())   # none left
+
+
+def test_describe_process_reads_state_and_cpu_time():
+    if not Path("/proc/self/stat").exists():
+        assert describe_process(os.getpid()) == "no /proc entry"
+        return
+    assert describe_process(os.getpid()).startswith("running")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    try:
+        deadline = time.monotonic() + limit(60)
+        while not describe_process(sleeper.pid).startswith("sleeping"):
+            assert time.monotonic() < deadline, describe_process(sleeper.pid)
+            time.sleep(0.05)
+        assert "s of CPU, 1 thread" in describe_process(sleeper.pid)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert describe_process(sleeper.pid) == "no /proc entry"

@@ -13,6 +13,7 @@ from gluon_densenet import gpu_support
 from gluon_densenet.gpu_support import GPU, Survey, choose_wheel, survey_gpus, verdict
 from tests import gpu_machines
 from tests.gpu_machines import A100, H100, MACHINES, RTX4090, V100_OLD_DRIVER, second
+from tests.time_limits import limit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -213,7 +214,7 @@ def test_install_script_chooses(tmp_path, monkeypatch, name, variant, says):
     monkeypatch.delenv("MXNET_VARIANT", raising=False)
     done = subprocess.run(["bash", str(ROOT / "scripts" / "install.sh"), "--choose"],
                           env={**os.environ, "PYTHON": sys.executable},
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=limit(300))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"MXNet for {variant}: ") and says in lines[0]
@@ -223,7 +224,7 @@ def test_install_script_refuses_a_bad_variant(tmp_path, monkeypatch):
     machine(tmp_path, monkeypatch, "sm_80")
     done = subprocess.run(["bash", str(ROOT / "scripts" / "install.sh"), "--choose"],
                           env={**os.environ, "PYTHON": sys.executable, "MXNET_VARIANT": "cuda"},
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=limit(300))
     assert done.returncode == 2
     assert done.stderr.strip() == "error: MXNET_VARIANT must be auto, cpu or gpu (got 'cuda')"
 

@@ -2,6 +2,11 @@
 127.0.0.1, their output streamed with a ``[role rank]`` prefix, and all of them stopped as
 soon as one fails.
 
+Every node listens on loopback only. ps-lite binds each node to ``DMLC_NODE_HOST``, else to
+the address of ``DMLC_INTERFACE``, else to the first interface that is not loopback; its
+ports take pushes from anyone without authentication, so the launcher sets
+``DMLC_NODE_HOST=127.0.0.1`` for every node and drops a ``DMLC_INTERFACE`` it inherits.
+
 ps-lite, under MXNet's kvstore, does not notice a dead node: the others wait for it forever
 (a job with one worker killed stayed blocked until an outside timeout). So the launcher
 watches every process; when one exits with an error or is killed, it stops the rest (SIGTERM
@@ -24,6 +29,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 from ..cpu_threads import (
@@ -33,7 +39,7 @@ from ..cpu_threads import (
     without_package_default,
 )
 
-__all__ = ["HOST", "LaunchError", "LaunchResult", "launch", "worker_command"]
+__all__ = ["HOST", "LaunchError", "LaunchResult", "describe_process", "launch", "worker_command"]
 
 HOST = "127.0.0.1"
 #: Seconds a process may take to exit after SIGTERM before it gets SIGKILL.
@@ -45,6 +51,8 @@ POLL_S = 0.05
 EXIT_TIMEOUT = 124
 #: What scheduler and servers run: importing mxnet with DMLC_ROLE set runs the node.
 NODE_COMMAND = ("-c", "import mxnet")
+#: A line of a node's output longer than this is cut (a crash report lists every module).
+MAX_LINE_CHARS = 2000
 
 
 class LaunchError(ValueError):
@@ -131,6 +139,7 @@ class _Node:
             stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with(os.getpid()) if _PRCTL is not None else None)
         self.reader: threading.Thread | None = None
+        self.last_line = ""
 
     def stream_to(self, out: TextIO, lock: threading.Lock) -> None:
         """Copy the output to ``out`` line by line, each line prefixed ``[label] ``; a
@@ -145,8 +154,10 @@ class _Node:
         self.reader.start()
 
     def _write(self, lines: list[bytes], out: TextIO, lock: threading.Lock) -> None:
-        text = [line.decode(errors="replace").rstrip() for line in lines]
+        text = [_cut(line.decode(errors="replace").rstrip()) for line in lines]
         text = [f"[{self.label}] {t}\n" for t in text if t]
+        if text:
+            self.last_line = text[-1].split("] ", 1)[1].rstrip("\n")
         if text:
             with lock:
                 out.write("".join(text))
@@ -159,6 +170,41 @@ class _Node:
                 os.killpg(self.proc.pid, sig)
             except ProcessLookupError:
                 pass
+
+
+def _cut(line: str) -> str:
+    if len(line) <= MAX_LINE_CHARS:
+        return line
+    return f"{line[:MAX_LINE_CHARS]} ... ({len(line) - MAX_LINE_CHARS:,} more characters)"
+
+
+_STATES = {"R": "running", "S": "sleeping", "D": "waiting for the disk", "T": "stopped",
+           "t": "stopped by a debugger", "Z": "a zombie", "X": "dead", "I": "idle"}
+
+
+def describe_process(pid: int) -> str:
+    """What process ``pid`` is doing, from Linux's ``/proc``: its state, the kernel function
+    it waits in, and the CPU time it has used (``"no /proc entry"`` elsewhere or once gone).
+
+    Args:
+        pid: a process id.
+
+    Returns:
+        E.g. ``"sleeping in do_epoll_wait, 3.2 s of CPU, 14 threads"``.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return "no /proc entry"
+    state = _STATES.get(fields[0], f"in state {fields[0]}")
+    try:
+        wchan = Path(f"/proc/{pid}/wchan").read_text().strip()
+    except OSError:
+        wchan = ""
+    where = f" in {wchan}" if wchan and wchan != "0" else ""
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    threads = int(fields[17])
+    return f"{state}{where}, {cpu:.1f} s of CPU, {threads} thread{'s' * (threads != 1)}"
 
 
 def _describe(status: int) -> str:
@@ -191,7 +237,8 @@ def launch(
     The scheduler and ``servers`` servers run ``python -c "import mxnet"`` with their role;
     the workers run ``command`` (e.g. :func:`worker_command` of ``train --kvstore
     dist_sync``). All share ``DMLC_PS_ROOT_URI``, ``DMLC_PS_ROOT_PORT``,
-    ``DMLC_NUM_SERVER`` and ``DMLC_NUM_WORKER``, and each gets ``DMLC_ROLE`` and ``PORT``.
+    ``DMLC_NUM_SERVER``, ``DMLC_NUM_WORKER`` and ``DMLC_NODE_HOST`` (127.0.0.1: no node
+    listens beyond loopback), and each gets ``DMLC_ROLE`` and ``PORT``.
     Workers get ``OMP_NUM_THREADS`` and ``MXNET_OMP_MAX_THREADS`` = physical cores // workers
     unless the user set one of them, so that they do not fight over the cores.
 
@@ -203,7 +250,8 @@ def launch(
         env: the environment the nodes start from (default ``os.environ``).
         out: where the prefixed output goes (default ``sys.stdout``).
         timeout: seconds after which a job still running is stopped (status
-            :data:`EXIT_TIMEOUT`); default none.
+            :data:`EXIT_TIMEOUT`), after ``out`` has been told what each process was
+            doing and each Python process has printed its tracebacks; default none.
 
     Returns:
         The :class:`LaunchResult`; when a process fails, every other one has been stopped.
@@ -230,7 +278,9 @@ def launch(
     base = dict(os.environ if env is None else env)
     base.update(DMLC_PS_ROOT_URI=HOST, DMLC_PS_ROOT_PORT=str(root_port),
                 DMLC_NUM_SERVER=str(servers), DMLC_NUM_WORKER=str(workers),
-                PYTHONUNBUFFERED="1")
+                DMLC_NODE_HOST=HOST,             # every node listens on loopback only
+                PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")   # tracebacks on SIGABRT
+    base.pop("DMLC_INTERFACE", None)
     base.pop("DMLC_RANK", None)                  # ps-lite would take it over the port order
     # Each worker gets its share of the cores, unless the user chose a thread count.
     threads = user_thread_setting(base)
@@ -251,7 +301,8 @@ def launch(
             nodes.append(_Node(label, argv, {**base, **extra}))
         for node in nodes:
             node.stream_to(out, lock)
-        return _supervise(nodes, None if timeout is None else time.monotonic() + timeout)
+        return _supervise(nodes, None if timeout is None else time.monotonic() + timeout,
+                          out, lock)
     except KeyboardInterrupt:
         _stop(nodes)
         return _result(nodes, 130, "interrupted; stopped every process of the job")
@@ -262,12 +313,14 @@ def launch(
                 node.reader.join(timeout=STOP_GRACE_S)
 
 
-def _supervise(nodes: list[_Node], deadline: float | None) -> LaunchResult:
+def _supervise(nodes: list[_Node], deadline: float | None, out: TextIO,
+               lock: threading.Lock) -> LaunchResult:
     """Wait for the job; on the first failure stop everything else.
 
     A failure is a node that exits with an error or is killed. The scheduler and servers
     end by themselves once the workers are done; one of them ending first, or not ending,
-    is given :data:`SHUTDOWN_S` before the rest are stopped.
+    is given :data:`SHUTDOWN_S` before the rest are stopped. At the deadline, what each
+    process was doing goes to ``out`` (:func:`_report_stuck`) before all are stopped.
     """
     workers = [n for n in nodes if n.label.startswith("worker")]
     quiet_since = None
@@ -284,9 +337,11 @@ def _supervise(nodes: list[_Node], deadline: float | None) -> LaunchResult:
         if not running:
             return _result(nodes, 0, "")
         if deadline is not None and time.monotonic() > deadline:
+            _report_stuck(nodes, out, lock)
             _stop(nodes)
             return _result(nodes, EXIT_TIMEOUT, f"the job had not ended by its timeout; "
-                                                f"stopped {', '.join(running)}")
+                                                f"stopped {', '.join(running)} (what each "
+                                                "was doing is printed above)")
         workers_done = all(n.proc.poll() == 0 for n in workers)
         node_ended = any(n.proc.poll() is not None for n in nodes if n not in workers)
         if workers_done or node_ended:
@@ -301,6 +356,30 @@ def _supervise(nodes: list[_Node], deadline: float | None) -> LaunchResult:
                                          f"{SHUTDOWN_S:.0f} s after the others ended; "
                                          "stopped them")
         time.sleep(POLL_S)
+
+
+def _report_stuck(nodes: list[_Node], out: TextIO, lock: threading.Lock) -> None:
+    """Say what every running node is doing, then send it SIGABRT: a Python process (started
+    with ``PYTHONFAULTHANDLER``) prints the traceback of each of its threads."""
+    running = [n for n in nodes if n.proc.poll() is None]
+    with lock:
+        out.write("[launch] timed out; what each process was doing:\n")
+        for node in running:
+            said = f"; last output: {node.last_line}" if node.last_line else "; no output yet"
+            out.write(f"[launch]   {node.label} (pid {node.proc.pid}): "
+                      f"{describe_process(node.proc.pid)}{said}\n")
+        out.flush()
+    for node in running:
+        try:
+            os.kill(node.proc.pid, signal.SIGABRT)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + STOP_GRACE_S
+    for node in running:                 # time to print the tracebacks before SIGTERM
+        try:
+            node.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def _stop(nodes: list[_Node]) -> None:

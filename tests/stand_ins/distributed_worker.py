@@ -2,7 +2,7 @@
 
     distributed_worker.py OUT single [--net NET] [--devices N] [--batches SIZES]
     distributed_worker.py OUT worker --kvstore KV [--net NET] [--devices N] [--batches SIZES]
-                          [--fail RANK:HOW] [--nan RANK]
+                          [--fail RANK:HOW] [--nan RANK] [--hold DIR]
 
 NET is ``plain`` (no BatchNorm) or ``bn`` (densenet_tiny). Both modes train from the same
 start (seed 0) and save the parameters as OUT/single.params or OUT/rank<R>.params.
@@ -13,11 +13,14 @@ start (seed 0) and save the parameters as OUT/single.params or OUT/rank<R>.param
 - ``--fail RANK:HOW``: that worker fails at the end of epoch 1 of 2 (``kill``: SIGKILL,
   ``exit``: status 3) while the others go on into epoch 2 and wait for it.
 - ``--nan RANK``: that worker's loss is NaN (the others' is finite).
+- ``--hold DIR``: once in the job (every node is listening then), each worker writes
+  ``DIR/rank<R>.ready`` and waits until ``DIR/go`` exists before it trains.
 """
 import argparse
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import mxnet as mx
@@ -65,6 +68,7 @@ def main() -> None:
     parser.add_argument("--batches")
     parser.add_argument("--fail", default="")
     parser.add_argument("--nan", type=int)
+    parser.add_argument("--hold", type=Path)
     args = parser.parse_args()
     from gluon_densenet.training import train
 
@@ -81,6 +85,10 @@ def main() -> None:
     kv = create_kvstore(args.kvstore)
     rank = workers_of(kv).rank
     print(f"rank {rank} of {workers_of(kv).count}", flush=True)
+    if args.hold is not None:
+        (args.hold / f"rank{rank}.ready").touch()
+        while not (args.hold / "go").exists():    # the launcher's timeout ends a lost test
+            time.sleep(0.05)
     fail_rank, _, how = args.fail.partition(":")
     softmax = gluon.loss.SoftmaxCrossEntropyLoss()
     if args.nan == rank:
