@@ -53,7 +53,7 @@ run: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	GLUON_DENSENET_SMOKE=$${GLUON_DENSENET_SMOKE-1} $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
-	    --nbval-sanitize-with notebooks/sanitize.cfg
+	    --nbval-sanitize-with notebooks/sanitize.cfg --durations=15
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -20,9 +20,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["DEFAULT_MARKER", "mxnet_threads", "physical_cores", "set_default_threads",
-           "thread_warning", "threads_from_environment", "user_thread_setting",
-           "without_package_default"]
+__all__ = ["DEFAULT_MARKER", "SHARED_MACHINE_SPINCOUNT", "SPIN_VARIABLES", "mxnet_threads",
+           "physical_cores", "set_default_threads", "thread_warning", "threads_from_environment",
+           "user_thread_setting", "without_package_default"]
 
 #: The variables MXNet reads for its operators' thread count, in the order it prefers them.
 THREAD_VARIABLES = ("MXNET_OMP_MAX_THREADS", "OMP_NUM_THREADS")
@@ -30,6 +30,13 @@ THREAD_VARIABLES = ("MXNET_OMP_MAX_THREADS", "OMP_NUM_THREADS")
 #: Set beside ``MXNET_OMP_MAX_THREADS`` when the value is the package's default, not the
 #: user's choice, so that child processes (launched workers, benchmarks) can tell.
 DEFAULT_MARKER = "GLUON_DENSENET_DEFAULT_THREADS"
+#: The variables by which a user chooses how OpenMP threads wait (libgomp's and the standard one).
+SPIN_VARIABLES = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
+#: A ``GOMP_SPINCOUNT`` for a machine whose cores other jobs share: waiting threads sleep
+#: after 10,000 spins instead of libgomp's 300,000, so they leave the CPU to the thread they
+#: wait for. Not a default: on free cores it is no clear gain (``benchmarks/contention.py``).
+#: The test suite uses it (``tests/conftest.py``).
+SHARED_MACHINE_SPINCOUNT = "10000"
 #: The thread variables as they were when MXNet was (or will be) imported, as far as known.
 _ENV_AT_MXNET_IMPORT: dict[str, str] | None = None
 

@@ -162,3 +162,27 @@ def test_headline_lines_are_ratios_of_the_measured_figures():
     assert "2800 → 1400 MiB (0.50x), time per step 1.50x" in text
     assert "default 12, memory-efficient 36 (3.00x)" in text
     assert "vs MXNet's own default" in text and "224 px 1.50x" in text
+
+
+def test_contention_benchmark_times_both_spins_on_free_and_busy_cores(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.contention", "--tiny",
+                           "--out-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=limit(900), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((tmp_path / "contention.json").read_text())
+    assert set(data["results"]) == {f"{load}/densenet_tiny/32/{spin}" for load in
+                                    ("quiet", "busy") for spin in ("libgomp", "short")}
+    assert all(r["img_per_s"] > 0 for r in data["results"].values()), data["results"]
+    ratios = data["ratios"]["densenet_tiny/32"]
+    quiet = data["results"]["quiet/densenet_tiny/32/short"]["img_per_s"]
+    busy = data["results"]["busy/densenet_tiny/32/short"]["img_per_s"]
+    assert ratios["busy_vs_quiet_short"] == busy / quiet
+    assert "<!-- contention:start" in proc.stdout
+
+
+def test_readme_shows_the_committed_contention_results():
+    """README's block is what benchmarks/contention.py makes of the committed JSON."""
+    from benchmarks import contention
+    data = json.loads((ROOT / "benchmarks" / "results" / "contention.json").read_text())
+    assert not data["tiny"] and data["rounds"] >= 3
+    assert contention.readme_block(data) in (ROOT / "README.md").read_text()

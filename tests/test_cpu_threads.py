@@ -129,3 +129,15 @@ def test_a_childs_own_thread_choice_beats_an_inherited_default():
     r = probe("import gluon_densenet\nimport mxnet", MXNET_OMP_MAX_THREADS="9",
               **{marker: "9"}, OMP_NUM_THREADS="1")
     assert r["env"] is None and r["threads"] == 1
+
+
+def test_the_suite_and_its_subprocesses_wait_the_way_a_shared_machine_needs():
+    """tests/conftest.py's short OpenMP spin reaches the tests' subprocesses (and kernels)."""
+    user = os.environ.get("OMP_WAIT_POLICY")
+    if user is None:
+        assert os.environ["GOMP_SPINCOUNT"]
+    out = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get("
+                          "'GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [os.environ.get("GOMP_SPINCOUNT", "None"), user or "None"]
+    assert cpu_threads.SHARED_MACHINE_SPINCOUNT.isdigit()

@@ -10,11 +10,11 @@ from pathlib import Path
 import mxnet as mx
 import pytest
 
+from gluon_densenet.cli import main
 from gluon_densenet.training import RunDirectoryInUse, run_directory_lock, train
 from gluon_densenet.training.run_lock import LOCK_FILE, lock_holder
 from tests.time_limits import limit
 
-CLI = [sys.executable, "-m", "gluon_densenet"]
 TINY = ["train", "--shipped", "--model", "densenet_tiny", "--subset", "64", "--test-subset", "32",
         "--batch-size", "32", "--quiet"]
 #: Holds the lock of argv[1] until its stdin closes (or, with "kill", dies holding it).
@@ -88,31 +88,27 @@ def test_the_lock_of_a_killed_run_is_no_lock(tmp_path):
     assert not (tmp_path / LOCK_FILE).exists()
 
 
-def test_a_second_train_command_into_a_run_directory_in_use_ends_at_once(tmp_path):
+def test_a_second_train_command_into_a_run_directory_in_use_ends_at_once(tmp_path, capsys):
     """The first run's files stay byte for byte as they were; once it ends, the directory
     can be used (here: resumed) again."""
     run = tmp_path / "run"
-    first = subprocess.run([*CLI, *TINY, "--out", str(run)], capture_output=True, text=True,
-                           timeout=limit(600))
-    assert first.returncode == 0, first.stderr
+    assert main([*TINY, "--out", str(run)]) == 0
     before = _snapshot(run)
+    capsys.readouterr()
     holder = _holder(run)                                 # a run using the directory
     try:
-        second = subprocess.run([*CLI, *TINY, "--out", str(run), "--epochs", "2"],
-                                capture_output=True, text=True, timeout=limit(600))
-        assert _snapshot(run).keys() - {Path(LOCK_FILE)} == before.keys()
-        assert {k: v for k, v in _snapshot(run).items() if k != Path(LOCK_FILE)} == before
+        with pytest.raises(SystemExit) as second:
+            main([*TINY, "--out", str(run), "--epochs", "2"])
+        during = {k: v for k, v in _snapshot(run).items() if k != Path(LOCK_FILE)}
     finally:
         holder.communicate("", timeout=limit(120))
-    assert second.returncode == 2
-    assert second.stdout == ""
-    assert second.stderr == (f"error: the run directory {run} is in use by process "
-                             f"{holder.pid} (-c {run}); wait for that run to end, or pass "
-                             "another --out\n")
-    third = subprocess.run([*CLI, *TINY, "--out", str(run), "--epochs", "2"],
-                           capture_output=True, text=True, timeout=limit(600))
-    assert third.returncode == 0, third.stderr
-    assert "Resumed from" in third.stdout and not (run / LOCK_FILE).exists()
+    assert second.value.code == 2 and during == before
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err == (f"error: the run directory {run} is in use by process {holder.pid} "
+                        f"(-c {run}); wait for that run to end, or pass another --out\n")
+    assert main([*TINY, "--out", str(run), "--epochs", "2"]) == 0
+    assert "Resumed from" in capsys.readouterr().out and not (run / LOCK_FILE).exists()
 
 
 def _data():
