@@ -17,12 +17,17 @@ from tests.time_limits import limit
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_tiny_benchmark_writes_json_and_markdown(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--tiny",
-                           "--contenders", "gluon", "gluon_me", "pipeline",
-                           "--out-dir", str(tmp_path)],
+def _tiny_run(script: str, out_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python -m benchmarks.SCRIPT --tiny --out-dir OUT_DIR ARGS``, which must succeed."""
+    proc = subprocess.run([sys.executable, "-m", f"benchmarks.{script}", "--tiny",
+                           "--out-dir", str(out_dir), *args],
                           capture_output=True, text=True, timeout=limit(900), cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def test_tiny_benchmark_writes_json_and_markdown(tmp_path):
+    proc = _tiny_run("run", tmp_path, "--contenders", "gluon", "gluon_me", "pipeline")
     data = json.loads((tmp_path / "latest.json").read_text())
     assert data["tiny"] is True
     results = data["results"]
@@ -100,10 +105,7 @@ def test_readme_performance_block_is_replaced(tmp_path):
 
 
 def test_distributed_benchmark_runs_loopback_jobs_and_counts_the_bytes(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.distributed", "--tiny",
-                           "--out-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=limit(900), cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    _tiny_run("distributed", tmp_path)
     data = json.loads((tmp_path / "distributed.json").read_text())
     assert set(data["runs"]) == {"no kvstore", "dist_sync, 1 worker", "dist_sync, 2 workers"}
     assert all(run["img_per_s"] > 0 for run in data["runs"].values())
@@ -131,10 +133,7 @@ def test_memory_budget_search_finds_the_boundary(monkeypatch):
 
 
 def test_tiny_memory_budget_run_writes_both_contenders(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.memory_budget", "--tiny",
-                           "--out-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=limit(900), cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    _tiny_run("memory_budget", tmp_path)
     data = json.loads((tmp_path / "memory_budget.json").read_text())
     for name in ("gluon", "gluon_me"):
         c = data["contenders"][name]
@@ -165,10 +164,7 @@ def test_headline_lines_are_ratios_of_the_measured_figures():
 
 
 def test_contention_benchmark_times_both_spins_on_free_and_busy_cores(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.contention", "--tiny",
-                           "--out-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=limit(900), cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _tiny_run("contention", tmp_path)
     data = json.loads((tmp_path / "contention.json").read_text())
     assert set(data["results"]) == {f"{load}/densenet_tiny/32/{spin}" for load in
                                     ("quiet", "busy") for spin in ("libgomp", "short")}
