@@ -154,13 +154,11 @@ class _Node:
         self.reader.start()
 
     def _write(self, lines: list[bytes], out: TextIO, lock: threading.Lock) -> None:
-        text = [_cut(line.decode(errors="replace").rstrip()) for line in lines]
-        text = [f"[{self.label}] {t}\n" for t in text if t]
+        text = [t for t in (_cut(line.decode(errors="replace").rstrip()) for line in lines) if t]
         if text:
-            self.last_line = text[-1].split("] ", 1)[1].rstrip("\n")
-        if text:
+            self.last_line = text[-1]            # for the report of a timed-out job
             with lock:
-                out.write("".join(text))
+                out.write("".join(f"[{self.label}] {t}\n" for t in text))
                 out.flush()
 
     def stop(self, sig: int) -> None:
