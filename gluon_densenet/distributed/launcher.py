@@ -372,12 +372,7 @@ def _report_stuck(nodes: list[_Node], out: TextIO, lock: threading.Lock) -> None
             os.kill(node.proc.pid, signal.SIGABRT)
         except ProcessLookupError:
             pass
-    deadline = time.monotonic() + STOP_GRACE_S
-    for node in running:                 # time to print the tracebacks before SIGTERM
-        try:
-            node.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
+    _still_running_after(running, STOP_GRACE_S)      # time to print them before SIGTERM
 
 
 def _stop(nodes: list[_Node]) -> None:
@@ -385,13 +380,21 @@ def _stop(nodes: list[_Node]) -> None:
     running = [n for n in nodes if n.proc.poll() is None]
     for node in running:
         node.stop(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for node in running:
+    for node in _still_running_after(running, STOP_GRACE_S):
+        node.stop(signal.SIGKILL)
+        node.proc.wait()
+
+
+def _still_running_after(nodes: list[_Node], seconds: float) -> list[_Node]:
+    """Wait up to ``seconds`` in all for ``nodes`` to exit; those that have not."""
+    deadline = time.monotonic() + seconds
+    left = []
+    for node in nodes:
         try:
             node.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            node.stop(signal.SIGKILL)
-            node.proc.wait()
+            left.append(node)
+    return left
 
 
 def _result(nodes: list[_Node], returncode: int, message: str) -> LaunchResult:
