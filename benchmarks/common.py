@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
+import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 
@@ -158,3 +159,27 @@ def text_table(rows: Sequence[Sequence[str]], right: Collection[int] = (),
     if rule:
         lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def worker_result(proc) -> dict:
+    """What a benchmark worker process reported: its last ``RESULT {json}`` line, else
+    ``{"error": <the last line of its stderr>}``.
+
+    Args:
+        proc: the finished ``subprocess.CompletedProcess`` (text output captured).
+    """
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+
+
+def replace_block(path: Path, start: str, end: str, block: str) -> bool:
+    """Put ``block`` (which begins with ``start`` and ends with ``end``) in place of the text
+    from ``start`` to ``end`` in the file ``path``; False when the file has no such markers."""
+    text = path.read_text() if path.exists() else ""
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    path.write_text(head + block + rest.split(end, 1)[1])
+    return True

@@ -80,10 +80,7 @@ def run_config(cfg: dict, timeout: float) -> dict:
         for loop in loops:
             loop.kill()
             loop.wait()
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+    return common.worker_result(proc)
 
 
 def summarise(runs: dict[str, list[dict]]) -> dict:
@@ -158,12 +155,7 @@ def readme_block(data: dict) -> str:
 
 def update_readme(data: dict, readme: Path) -> bool:
     """Replace README's generated block; False if it has none."""
-    text = readme.read_text() if readme.exists() else ""
-    if README_START not in text or README_END not in text:
-        return False
-    head, rest = text.split(README_START, 1)
-    readme.write_text(head + readme_block(data) + rest.split(README_END, 1)[1])
-    return True
+    return common.replace_block(readme, README_START, README_END, readme_block(data))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     from gluon_densenet.files import write_json
     write_json(args.out_dir / "contention.json", data, indent=2)
     print(readme_block(data))
-    if args.out_dir == common.RESULTS and not args.tiny:
+    if not args.tiny and args.out_dir.resolve() == common.RESULTS.resolve():
         update_readme(data, common.ROOT / "README.md")
     return 0
 

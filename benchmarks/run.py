@@ -226,10 +226,7 @@ def run_config(cfg: dict, timeout: float) -> dict:
                               cwd=common.ROOT)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout:.0f} s"}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+    return common.worker_result(proc)
 
 
 def torch_available() -> bool:
@@ -394,20 +391,12 @@ README_END = "<!-- benchmark:end -->"
 
 def update_readme(data: dict, readme: Path) -> bool:
     """Replace the project README's generated performance block; False if it has none."""
-    if not readme.exists():
-        return False
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        return False
     block = [README_START, "",
              f"Measured {data['date'][:10]} on {data['machine']} (MXNet {data['mxnet']}"
              + (f", torch {data['torch']}" if data.get("torch") else "")
              + f"); median of {data['repeats']} rounds, each configuration in a fresh process.", ""]
     block += _table_markdown(data) + ["", README_END]
-    head, rest = text.split(README_START, 1)
-    tail = rest.split(README_END, 1)[1]
-    readme.write_text(head + "\n".join(block) + tail)
-    return True
+    return common.replace_block(readme, README_START, README_END, "\n".join(block))
 
 
 def print_table(data: dict) -> None:
