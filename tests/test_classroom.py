@@ -150,3 +150,20 @@ def test_autograde_both_directions(built, monkeypatch):
     assert len(course.problems(broken, teacher)) == len(broken)
     # nbgrader put the hidden tests back before it ran them (the hand-out lacks them)
     assert course.unrestored_tests(teacher, course.UNANSWERED) == []
+
+
+def test_readme_counts_the_exercises_and_graded_cells_there_are():
+    """README's figures for the classroom edition are the chapters' own counts."""
+    tests = written = exercises = 0
+    for source in SOURCES:
+        nb = jupytext.read(source)
+        exercises += len(_exercises(nb))
+        for cell in nb.cells:
+            meta = _nbgrader(cell)
+            tests += cell.cell_type == "code" and bool(meta.get("grade"))
+            written += cell.cell_type == "markdown" and bool(meta.get("solution")) \
+                and bool(meta.get("grade"))
+    readme = (NOTEBOOKS.parent / "README.md").read_text()
+    assert f"({exercises} in all)" in readme
+    assert f"{tests} auto-graded test cells" in readme
+    assert f"{written} written answers are graded by hand" in readme
