@@ -1,6 +1,6 @@
 """Training speed with the cores free and with every core busy with other work, for two ways
 OpenMP threads wait: libgomp's own spin (``GOMP_SPINCOUNT=300000``, its documented default)
-and a short one (:data:`gluon_densenet.cpu_threads.SHARED_MACHINE_SPINCOUNT`, which the test
+and a short one (:data:`gluon_densenet.runtime.cpu_threads.SHARED_MACHINE_SPINCOUNT`, which the test
 suite uses).
 
 "Busy" is one busy-loop process per physical core, started before the configuration's
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from benchmarks import common
 from gluon_densenet.analysis.measure import timings
-from gluon_densenet.cpu_threads import SHARED_MACHINE_SPINCOUNT, SPIN_VARIABLES, physical_cores
+from gluon_densenet.runtime.cpu_threads import SHARED_MACHINE_SPINCOUNT, SPIN_VARIABLES, physical_cores
 
 #: libgomp's spin count when neither GOMP_SPINCOUNT nor OMP_WAIT_POLICY is set (GCC's manual).
 LIBGOMP_SPINCOUNT = "300000"
@@ -48,7 +48,7 @@ def worker(cfg: dict) -> dict:
     import mxnet as mx
 
     from gluon_densenet import get_model
-    from gluon_densenet.training.performance import fast_hybridize
+    from gluon_densenet.training.hybridize import fast_hybridize
     model, channels, size, batch = cfg["net"]
     net = get_model(model, classes=common.CLASSES, in_channels=channels)
     net.initialize(mx.init.Xavier())
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": rounds, "warmup": warmup, "iters": iters, "nets": list(nets),
             "spins": SPINS, "results": results, "ratios": ratios(results, nets)}
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    from gluon_densenet.files import write_json
+    from gluon_densenet.atomic_files import write_json
     write_json(args.out_dir / "contention.json", data, indent=2)
     print(readme_block(data))
     if not args.tiny and args.out_dir.resolve() == common.RESULTS.resolve():

@@ -73,7 +73,7 @@ def run(model: str, steps: int, workers: int | None) -> dict:
         else:                     # the threads a single launched worker gets too
             import subprocess
 
-            from gluon_densenet.cpu_threads import without_package_default
+            from gluon_densenet.runtime.cpu_threads import without_package_default
             env = {**without_package_default(os.environ),
                    "OMP_NUM_THREADS": str(os.cpu_count() or 1)}
             subprocess.run(command, check=True, env=env)

@@ -50,7 +50,7 @@ from mxnet import autograd, gluon, nd
 
 from benchmarks import common
 from gluon_densenet.analysis.measure import timings
-from gluon_densenet.cpu_threads import mxnet_threads
+from gluon_densenet.runtime.cpu_threads import mxnet_threads
 
 #: Display order of the groups (groups with no calls are still reported, with zeros).
 GROUPS = ("conv1x1", "conv3x3", "conv7x7", "conv_other", "batchnorm", "relu", "concat",

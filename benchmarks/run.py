@@ -32,7 +32,7 @@ from pathlib import Path
 
 from benchmarks import common, memory_budget
 from gluon_densenet.analysis.measure import peak_rss_mib, timings
-from gluon_densenet.cpu_threads import (
+from gluon_densenet.runtime.cpu_threads import (
     THREAD_VARIABLES,
     mxnet_threads,
     threads_from_environment,
@@ -73,7 +73,7 @@ def _worker_mxnet(cfg: dict) -> tuple:
     import mxnet as mx
     from mxnet import nd
 
-    from gluon_densenet.training.performance import fast_hybridize, optimized_inference
+    from gluon_densenet.training.hybridize import fast_hybridize, optimized_inference
 
     name, task, size, batch = cfg["contender"], cfg["task"], cfg["size"], cfg["batch"]
     me = name == "gluon_me"
@@ -154,7 +154,7 @@ def _worker_pipeline(cfg: dict) -> dict:
     import mxnet as mx
     from mxnet import nd
 
-    from gluon_densenet.training.performance import fast_hybridize
+    from gluon_densenet.training.hybridize import fast_hybridize
 
     batch, size, iters, warmup = cfg["batch"], cfg["size"], cfg["iters"], cfg["warmup"]
     source = "fashion-mnist subset via gluon_densenet.data.load_data"
@@ -332,7 +332,7 @@ def extra_lines(results: dict, budget: dict | None = None) -> list[str]:
     if parts:
         lines.append(f"Default training with one thread per core ({mxnet_threads()}) vs "
                      f"MXNet's own default ({MXNET_DEFAULT_THREADS}): {', '.join(parts)} "
-                     "(img/s ratio; `gluon_densenet.cpu_threads`).")
+                     "(img/s ratio; `gluon_densenet.runtime.cpu_threads`).")
     for size in sizes:
         eff, std = f"train/{size}/gluon_me", f"train/{size}/gluon"
         mem = _ratio(results, eff, std, "peak_rss_mib")

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 
 from classroom.course import chapters, results_used
-from gluon_densenet.notebook.results import SMOKE_LABEL
+from gluon_densenet.chapters.results import SMOKE_LABEL
 
 BOOK = Path(__file__).resolve().parent
 ROOT = BOOK.parent

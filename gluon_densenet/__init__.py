@@ -17,8 +17,8 @@ The package is laid out by what a module is for:
 """
 import importlib
 
-from ._environment import check_environment
-from .cpu_threads import set_default_threads
+from .runtime.cpu_threads import set_default_threads
+from .runtime.environment import check_environment
 
 check_environment()
 set_default_threads()     # before MXNet is imported: one operator thread per physical core

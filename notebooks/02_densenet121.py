@@ -613,7 +613,7 @@ except WeightMismatchError as err:
 # those are drawn at random as well.
 
 # %% tags=["nbval-ignore-output"]
-from gluon_densenet.notebook import smoke_mode
+from gluon_densenet.chapters import smoke_mode
 from gluon_densenet.pretrained import PretrainedWeightsUnavailable, model_zoo_file
 
 rng = np.random.default_rng(0)
@@ -727,7 +727,7 @@ for source, ours_net in converted.items():
 # %% tags=["nbval-ignore-output"]
 from gluon_densenet import freeze_features, set_features_lr_mult, train, unfreeze_features
 from gluon_densenet.data import load_data
-from gluon_densenet.notebook import choose, describe_run, run_metadata
+from gluon_densenet.chapters import choose, describe_run, run_metadata
 
 FT_TRAIN, FT_TEST = choose(256, 6000), choose(256, 2000)     # images
 FT_EPOCHS = choose(1, 2)                                      # per stage

@@ -94,7 +94,7 @@ from gluon_densenet import (
     try_all_gpus,
 )
 from gluon_densenet.data import CLASS_NAMES, get_fashion_mnist_labels, load_data
-from gluon_densenet.notebook import choose, describe_run, run_metadata, smoke_mode
+from gluon_densenet.chapters import choose, describe_run, run_metadata, smoke_mode
 from gluon_densenet.plots import live_plot, plot_confusion_matrix, show_images
 from gluon_densenet.training import History, confusion_matrix, evaluate, predict, train
 
@@ -419,7 +419,7 @@ print(f"job ended with status {job.returncode} after {dist_seconds:.0f} s "
 # and the operator threads each process had:
 
 # %% tags=["nbval-ignore-output"]
-from gluon_densenet.cpu_threads import mxnet_threads, physical_cores
+from gluon_densenet.runtime.cpu_threads import mxnet_threads, physical_cores
 
 two = History.load(DIST_DIR / "history.json").records[0]
 one = history.records[0]
@@ -437,7 +437,7 @@ print(f"two workers trained at {two.img_per_s / one.img_per_s:.2f}x the one-proc
 #   after the first of its epochs (the printed rates): the epochs are not alike.
 # * **Speed.** Both runs used the same cores, split differently (the printed threads):
 #   this notebook imported `gluon_densenet` before MXNet, which gives MXNet one operator
-#   thread per physical core (`gluon_densenet.cpu_threads`; MXNet's own default is half
+#   thread per physical core (`gluon_densenet.runtime.cpu_threads`; MXNet's own default is half
 #   the processors on x86, `src/engine/openmp.cc` in MXNet's source), and `launch` gives
 #   each of its workers `cores // workers` of them. Two one-thread processes and one
 #   two-thread process use two cores differently, and the two workers also pay for

@@ -90,8 +90,8 @@ from gluon_densenet.analysis.memory import (
     measure_peak,
     parameter_bytes,
 )
-from gluon_densenet.devices import try_gpu
-from gluon_densenet.notebook import choose, describe_run, run_or_load, smoke_mode
+from gluon_densenet.runtime.devices import try_gpu
+from gluon_densenet.chapters import choose, describe_run, run_or_load, smoke_mode
 from gluon_densenet.plots import stacked_bars
 
 # %matplotlib inline
@@ -346,7 +346,7 @@ for batch, row in at96.iterrows():
 # al. (2017, *Memory-Efficient Implementation of DenseNets*) recompute them during
 # backward. The package's `densenet121(memory_efficient=True)` keeps only each dense
 # layer's *k*-channel output and recomputes the whole layer in backward
-# (`gluon_densenet.models.recompute` explains how). The training loop stays the ordinary
+# (`gluon_densenet.models.memory_efficient` explains how). The training loop stays the ordinary
 # Gluon one: under `autograd.record()` each dense block hands back its output as a
 # recorded concatenation of stored features, and when `loss.backward()` has reached it,
 # the package replays the block's layers, last first, and carries the gradient on into

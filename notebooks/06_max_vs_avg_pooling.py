@@ -69,7 +69,7 @@ import pandas as pd
 from gluon_densenet.analysis.budget import NetSpec, seeded_runs
 from gluon_densenet.analysis.stats import mean_std, paired
 from gluon_densenet.models.blocks import transition_block
-from gluon_densenet.notebook import choose, describe_run, run_or_load, smoke_mode
+from gluon_densenet.chapters import choose, describe_run, run_or_load, smoke_mode
 from gluon_densenet.plots import epoch_axis
 
 # %matplotlib inline

@@ -64,7 +64,7 @@ import pandas as pd
 
 from gluon_densenet import densenet63_classic, get_model
 from gluon_densenet.analysis.parameters import classifier_in_units, stage_parameters
-from gluon_densenet.notebook import describe_run, load_result, results_path
+from gluon_densenet.chapters import describe_run, load_result, results_path
 from gluon_densenet.plots import stacked_bars
 
 # %matplotlib inline

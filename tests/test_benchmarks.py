@@ -11,7 +11,7 @@ import numpy as np
 from mxnet import nd
 
 from gluon_densenet import DenseNet
-from gluon_densenet.training.performance import fast_hybridize, optimized_inference
+from gluon_densenet.training.hybridize import fast_hybridize, optimized_inference
 from tests.time_limits import limit
 
 ROOT = Path(__file__).resolve().parents[1]

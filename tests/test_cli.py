@@ -159,7 +159,7 @@ def run_dir(tmp_path):
 @pytest.mark.parametrize("args, expected", BAD_TRAIN_OPTIONS,
                          ids=[" ".join(a) for a, _ in BAD_TRAIN_OPTIONS])
 def test_train_rejects_bad_option_before_any_work(args, expected, run_dir, capsys, monkeypatch):
-    monkeypatch.setattr("gluon_densenet.devices.num_gpus", lambda: 0)   # a CPU-only build
+    monkeypatch.setattr("gluon_densenet.runtime.devices.num_gpus", lambda: 0)   # a CPU-only build
     line = error_line([*TINY, "--out", str(run_dir), *args], capsys)
     assert expected in line
 

@@ -1,4 +1,4 @@
-"""The operator-thread default (gluon_densenet.cpu_threads): set before MXNet is imported,
+"""The operator-thread default (gluon_densenet.runtime.cpu_threads): set before MXNet is imported,
 never over the user's choice, a warning when it came too late, shares for launched workers."""
 import os
 import subprocess
@@ -72,7 +72,7 @@ def test_user_setting_leaves_out_the_package_default_also_in_child_processes():
         {"MXNET_OMP_MAX_THREADS": "2", marker: "2", "PATH": "x"}) == {"PATH": "x"}
     # a child of a process that imported gluon_densenet sees the default as the default
     r = probe("import gluon_densenet\nimport os, subprocess, sys\n"
-              "out = subprocess.run([sys.executable, '-c', 'import gluon_densenet.cpu_threads as t;"
+              "out = subprocess.run([sys.executable, '-c', 'import gluon_densenet.runtime.cpu_threads as t;"
               " print(t.user_thread_setting())'], capture_output=True, text=True).stdout\n"
               "assert out.strip() == '{}', out")
     assert r["env"] == str(r["cores"])
@@ -84,7 +84,7 @@ def test_train_warns_when_mxnet_uses_fewer_threads_than_cores(monkeypatch):
     from gluon_densenet import densenet_tiny
     from gluon_densenet.training import train
     hint = "MXNet uses 1 of 2 CPU cores because ..."
-    monkeypatch.setattr("gluon_densenet.training.loop.thread_warning", lambda: hint)
+    monkeypatch.setattr("gluon_densenet.training.checks.thread_warning", lambda: hint)
     X = mx.nd.random.uniform(shape=(4, 1, 32, 32))
     y = mx.nd.array([0, 1, 2, 3])
     with warnings.catch_warnings(record=True) as caught:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gluon_densenet import gpu_support
-from gluon_densenet.gpu_support import GPU, Survey, choose_wheel, survey_gpus, verdict
+from gluon_densenet.runtime.gpus import GPU, Survey, choose_wheel, survey_gpus, verdict
 from tests import gpu_machines
 from tests.gpu_machines import A100, H100, MACHINES, RTX4090, V100_OLD_DRIVER, second
 from tests.time_limits import limit

@@ -9,7 +9,8 @@ from mxnet import autograd, gluon, nd
 from mxnet.gluon import nn
 
 from gluon_densenet import DenseBlock, DenseNet, densenet121
-from gluon_densenet.training.memory_efficient import forward_backward, is_memory_efficient
+from gluon_densenet.models.memory_efficient import is_memory_efficient
+from gluon_densenet.training.step import compute_gradients
 
 LOSS = gluon.loss.SoftmaxCrossEntropyLoss()
 
@@ -61,7 +62,7 @@ def test_gradients_equal_standard(growth_rate, hybridize):
     y = nd.array([0, 3, 5, 9])
     for _ in range(2):               # the second step sees updated running statistics
         loss_std = _standard_step(std, X, y)
-        loss_eff = forward_backward(eff, X, y, LOSS)
+        loss_eff = compute_gradients(eff, X, y, LOSS)
     np.testing.assert_allclose(loss_eff.asnumpy(), loss_std.asnumpy(), rtol=1e-5, atol=1e-6)
     _assert_same(std, eff)
     np.testing.assert_allclose(eff(X).asnumpy(), std(X).asnumpy(), rtol=1e-5, atol=1e-6)
@@ -74,7 +75,7 @@ def test_plain_conv_layers_and_dropout_free_path():
     X = nd.random.uniform(shape=(3, 3, 8, 8))
     y = nd.array([1, 2, 3])
     _standard_step(std, X, y)
-    forward_backward(eff, X, y, LOSS)
+    compute_gradients(eff, X, y, LOSS)
     _assert_same(std, eff)
 
 
@@ -85,7 +86,7 @@ def test_running_statistics_updated_once():
     y = nd.array([0, 1, 2, 3])
     before = {n: p.data().asnumpy().copy() for n, p in eff.collect_params(".*running.*").items()}
     _standard_step(std, X, y)
-    forward_backward(eff, X, y, LOSS)
+    compute_gradients(eff, X, y, LOSS)
     for name, p in eff.collect_params(".*running.*").items():
         after = p.data().asnumpy()
         assert not np.allclose(after, before[name]), f"{name} was not updated"
@@ -108,7 +109,7 @@ def test_densenet121_flag_at_tiny_input():
     X = nd.random.uniform(shape=(2, 3, 32, 32))
     y = nd.array([1, 7])
     _standard_step(std, X, y)
-    loss = forward_backward(eff, X, y, LOSS)
+    loss = compute_gradients(eff, X, y, LOSS)
     assert loss.shape == (2,)
     _assert_same(std, eff, rtol=1e-3, atol=1e-5)
 
@@ -121,7 +122,7 @@ def test_works_with_a_trainer():
     y = nd.array([0, 1, 2, 3, 4, 5, 6, 7])
     losses = []
     for _ in range(5):
-        losses.append(float(forward_backward(eff, X, y, LOSS).mean().asscalar()))
+        losses.append(float(compute_gradients(eff, X, y, LOSS).mean().asscalar()))
         trainer.step(X.shape[0])
     assert losses[-1] < losses[0]
 
@@ -135,13 +136,13 @@ def test_dropout_mask_is_drawn_once_and_not_recomputed():
     mx.random.seed(7)
     loss_std = _standard_step(std, X, y)
     mx.random.seed(7)
-    loss_eff = forward_backward(eff, X, y, LOSS)
+    loss_eff = compute_gradients(eff, X, y, LOSS)
     np.testing.assert_allclose(loss_eff.asnumpy(), loss_std.asnumpy(), rtol=1e-5, atol=1e-6)
     _assert_same(std, eff)
 
 
 def test_trimming_off_gives_the_same_gradients(monkeypatch):
-    import gluon_densenet.models.recompute as me
+    import gluon_densenet.models.memory_efficient as me
     results = []
     for every in (0, 1):
         monkeypatch.setattr(me, "TRIM_PER_BLOCK", bool(every))
@@ -151,7 +152,7 @@ def test_trimming_off_gives_the_same_gradients(monkeypatch):
         X = nd.random.uniform(shape=(2, 3, 8, 8))
         y = nd.array([4, 5])
         _standard_step(std, X, y)
-        forward_backward(eff, X, y, LOSS)
+        compute_gradients(eff, X, y, LOSS)
         _assert_same(std, eff)
         results.append(eff.features[0].weight.grad().asnumpy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-7)
@@ -248,7 +249,7 @@ def _small(me):
 
 
 def test_a_pass_never_back_propagated_is_dropped_and_two_passes_in_one_backward_refused():
-    from gluon_densenet.models import recompute
+    from gluon_densenet.models import memory_efficient as recompute
     std, eff = _pair(_small)
     X = nd.random.uniform(shape=(2, 3, 6, 6))
     y = nd.array([0, 1])
@@ -278,7 +279,7 @@ def test_a_penalty_on_a_dense_layer_weight_keeps_its_gradient():
 
 
 def test_retain_graph_is_refused_before_anything_is_computed():
-    from gluon_densenet.models import recompute
+    from gluon_densenet.models import memory_efficient as recompute
     _, eff = _pair(_small)
     X = nd.random.uniform(shape=(2, 3, 6, 6))
     with autograd.record():
@@ -308,7 +309,7 @@ def test_several_devices_back_propagated_together():
 
 
 def test_an_error_in_the_replay_leaves_nothing_pending(monkeypatch):
-    from gluon_densenet.models import recompute
+    from gluon_densenet.models import memory_efficient as recompute
     _, eff = _pair(_small)
     X = nd.random.uniform(shape=(2, 3, 6, 6))
     with autograd.record():
@@ -323,7 +324,7 @@ def test_an_error_in_the_replay_leaves_nothing_pending(monkeypatch):
 
 
 def test_fast_hybridize_leaves_memory_efficient_nets_without_static_buffers():
-    from gluon_densenet.training.performance import fast_hybridize
+    from gluon_densenet.training.hybridize import fast_hybridize
     eff = DenseNet((2,), growth_rate=8, init_features=16, stem="cifar", classes=10,
                    memory_efficient=True)
     std = DenseNet((2,), growth_rate=8, init_features=16, stem="cifar", classes=10)
@@ -334,7 +335,7 @@ def test_fast_hybridize_leaves_memory_efficient_nets_without_static_buffers():
 
 
 def test_one_tensor_feeding_two_memory_efficient_blocks_fails_loudly_or_equals_standard():
-    from gluon_densenet.models import recompute
+    from gluon_densenet.models import memory_efficient as recompute
 
     def make(me):
         net = nn.HybridSequential(prefix="two_")
@@ -379,7 +380,7 @@ def test_a_parameter_also_used_before_the_block_gets_the_ordinary_forward_and_a_
 
 
 def test_a_backward_elsewhere_leaves_a_pending_blocks_gradients_fresh_for_its_trainer():
-    from gluon_densenet.models import recompute
+    from gluon_densenet.models import memory_efficient as recompute
     _, a = _pair(_small)
     b = nn.Dense(2, in_units=10)
     b.initialize()

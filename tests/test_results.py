@@ -1,5 +1,5 @@
-"""Tests for gluon_densenet.notebook.results."""
-from gluon_densenet.notebook import load_result, output_path, results_path, write_json
+"""Tests for gluon_densenet.chapters.results."""
+from gluon_densenet.chapters import load_result, output_path, results_path, write_json
 
 
 def test_smoke_runs_never_write_the_committed_results(tmp_path, monkeypatch):
@@ -18,7 +18,7 @@ def test_json_roundtrip(tmp_path):
 
 
 def test_run_or_load_reuses_a_full_run_only_with_the_same_settings(tmp_path, monkeypatch):
-    from gluon_densenet.notebook import describe_run, run_or_load
+    from gluon_densenet.chapters import describe_run, run_or_load
     calls = []
 
     def compute():
@@ -41,7 +41,7 @@ def test_run_or_load_reuses_a_full_run_only_with_the_same_settings(tmp_path, mon
 
 
 def test_smoke_runs_always_compute_and_say_so(tmp_path, monkeypatch):
-    from gluon_densenet.notebook import describe_run, run_or_load
+    from gluon_densenet.chapters import describe_run, run_or_load
     monkeypatch.setenv("GLUON_DENSENET_SMOKE", "1")
     r = run_or_load("r.json", {}, lambda: {"x": 1}, root=tmp_path)
     assert (tmp_path / "runs" / "r.json").exists() and not (tmp_path / "results").exists()
@@ -50,7 +50,7 @@ def test_smoke_runs_always_compute_and_say_so(tmp_path, monkeypatch):
 
 
 def test_a_page_label_needs_no_finished_run(monkeypatch):
-    from gluon_densenet.notebook import describe_run, run_metadata
+    from gluon_densenet.chapters import describe_run, run_metadata
     monkeypatch.setenv("GLUON_DENSENET_SMOKE", "0")
     label = describe_run({"meta": run_metadata()})
     assert label.startswith("Full run: ") and "core CPU" in label and " min" not in label

@@ -1,6 +1,6 @@
 import pytest
 
-from gluon_densenet.notebook import choose, smoke_mode
+from gluon_densenet.chapters import choose, smoke_mode
 
 
 @pytest.mark.parametrize("value,expected", [("1", True), ("yes", True), ("", False),

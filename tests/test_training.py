@@ -444,7 +444,7 @@ BAD_TRAIN_ARGS = [
     (dict(seed=2**32), r"seed must be None or an integer in \[0, 2\*\*32 - 1\]"),
     (dict(ctx=[]), r"ctx must not be an empty list; pass ctx=mx.cpu\(\)"),
     (dict(ctx="cpu"), "ctx must be an mx.Context or a list of them, got 'cpu'"),
-    (dict(ctx=[mx.cpu(0), mx.cpu(0)]), r"ctx lists cpu\(0\) more than once"),
+    (dict(ctx=[mx.cpu(0), mx.cpu(0)]), r"cpu\(0\) is listed twice"),
     (dict(ctx=mx.gpu(0)), r"gpu\(0\) is not available: this MXNet build has 0 GPU\(s\) \(a "
                           r"CPU-only build\); use ctx=mx.cpu\(\) \(--devices cpu on the command "
                           r"line\)"),
@@ -458,7 +458,7 @@ BAD_TRAIN_ARGS = [
                          ids=[repr(k) for k, _ in BAD_TRAIN_ARGS])
 def test_bad_arguments_are_refused_before_anything_is_touched(kwargs, message, monkeypatch,
                                                               tmp_path):
-    monkeypatch.setattr("gluon_densenet.devices.num_gpus", lambda: 0)   # a CPU-only build
+    monkeypatch.setattr("gluon_densenet.runtime.devices.num_gpus", lambda: 0)   # a CPU-only build
     net = tiny_net()
     ckdir = tmp_path / "ck"
     args = dict(epochs=1, checkpoint_dir=ckdir, **QUIET)
@@ -470,7 +470,7 @@ def test_bad_arguments_are_refused_before_anything_is_touched(kwargs, message, m
 
 
 def test_gpu_beyond_the_available_ones(monkeypatch):
-    monkeypatch.setattr("gluon_densenet.devices.num_gpus", lambda: 1)
+    monkeypatch.setattr("gluon_densenet.runtime.devices.num_gpus", lambda: 1)
     with pytest.raises(ValueError, match=r"gpu\(1\) is not available: this MXNet build has 1 GPU"):
         train(tiny_net(), synthetic(32), ctx=[mx.gpu(0), mx.gpu(1)], **QUIET)
 

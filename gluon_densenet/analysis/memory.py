@@ -106,7 +106,7 @@ class PeakMemory:
     first_step_s: float = float("nan")
     """The first step, which also allocates every buffer (page faults on a CPU)."""
     memory_efficient: bool = False
-    """Whether the step recomputed the dense layers (:mod:`..training.memory_efficient`)."""
+    """Whether the step recomputed the dense layers (:mod:`..models.memory_efficient`)."""
 
     @property
     def train_mib(self) -> float:
@@ -121,8 +121,8 @@ def _child(model: str, size: int, batch_size: int, gpu: bool, memory_efficient: 
     """Runs in the fresh process: build, allocate weights, take two training steps."""
     from mxnet import gluon
 
-    from ..devices import gpu_memory_info
-    from ..training.memory_efficient import is_memory_efficient
+    from ..models.memory_efficient import is_memory_efficient
+    from ..runtime.devices import gpu_memory_info
     from ..training.step import train_step
     ctx = mx.gpu(0) if gpu else mx.cpu()
     net = get_model(model, classes=10, **({"memory_efficient": True} if memory_efficient else {}))
@@ -153,7 +153,7 @@ def measure_peak(model: str, size: int, batch_size: int, gpu: bool | None = None
     this build can run. ``memory_efficient=True`` builds a DenseNet with recomputing
     dense blocks and takes the memory-efficient step."""
     if gpu is None:
-        from ..devices import try_gpu
+        from ..runtime.devices import try_gpu
         gpu = try_gpu().device_type == "gpu"     # a GPU this build can run, if any
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     cmd = [sys.executable, "-m", "gluon_densenet.analysis.memory", model, str(size),

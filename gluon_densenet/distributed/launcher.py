@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from ..cpu_threads import (
+from ..runtime.cpu_threads import (
     THREAD_VARIABLES,
     physical_cores,
     user_thread_setting,

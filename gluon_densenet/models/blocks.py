@@ -9,25 +9,13 @@ from __future__ import annotations
 from mxnet import autograd, nd
 from mxnet.gluon import nn
 
+from .concat import blocked_ok, concat_channels
+from .memory_efficient import dense_block_forward
+
+__all__ = ["POOLS", "DenseBlock", "bottleneck_layer", "concat_channels", "conv_block",
+           "transition_block"]
+
 POOLS = ("avg", "max")
-
-#: oneDNN (MKLDNN) stores activations in channel blocks of 8 or 16 on CPUs. MXNet 1.9's
-#: Concat backward on such blocked tensors fails ("could not construct a sub-memory")
-#: when a piece starts at a channel offset that is not a multiple of the block.
-ONEDNN_CHANNEL_BLOCK = 16
-
-
-def concat_channels(F, x, y, blocked_ok: bool = True):
-    """Concatenate ``(N, C1, H, W)`` and ``(N, C2, H, W)`` into ``(N, C1 + C2, H, W)``.
-
-    With ``blocked_ok=False`` the two are first viewed as ``(N, C, H·W)``: 3-D arrays are
-    not channel-blocked by oneDNN, which sidesteps MXNet's Concat-backward bug for
-    channel counts that are not multiples of 16 (DenseNet-BC's k = 12, for instance).
-    """
-    if blocked_ok:
-        return F.concat(x, y, dim=1)
-    z = F.concat(F.reshape(x, shape=(0, 0, -1)), F.reshape(y, shape=(0, 0, -1)), dim=1)
-    return F.reshape_like(z, x, lhs_begin=2, lhs_end=3, rhs_begin=2, rhs_end=4)
 
 
 def conv_block(channels: int, in_channels: int = 0) -> nn.HybridSequential:
@@ -78,7 +66,7 @@ class DenseBlock(nn.HybridBlock):
 
     ``memory_efficient=True``: under ``autograd.record()`` the block keeps only its layers'
     narrow outputs and recomputes each layer (concat → BN → ReLU → conv) during
-    ``backward()`` (:mod:`gluon_densenet.models.recompute`): the same parameters, outputs
+    ``backward()`` (:mod:`gluon_densenet.models.memory_efficient`): the same parameters, outputs
     and gradients, far less training memory, some extra time, in the ordinary training
     loop. Its forward outside ``record()`` is unchanged.
     """
@@ -94,8 +82,7 @@ class DenseBlock(nn.HybridBlock):
         self.growth_rate = growth_rate
         self.in_channels = in_channels
         self.memory_efficient = bool(memory_efficient)
-        self._blocked_concat_ok = (in_channels > 0 and in_channels % ONEDNN_CHANNEL_BLOCK == 0
-                                   and growth_rate % ONEDNN_CHANNEL_BLOCK == 0)
+        self._blocked_concat_ok = blocked_ok(in_channels, growth_rate)
         with self.name_scope():
             self.net = nn.HybridSequential()
             for i in range(num_layers):
@@ -115,7 +102,6 @@ class DenseBlock(nn.HybridBlock):
 
     def forward(self, x, *args):
         if self.memory_efficient and isinstance(x, nd.NDArray) and autograd.is_recording():
-            from .recompute import dense_block_forward
             return dense_block_forward(self, x)
         return super().forward(x, *args)
 

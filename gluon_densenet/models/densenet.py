@@ -65,7 +65,7 @@ class DenseNet(nn.HybridBlock):
         in_channels: input image channels (3 for RGB, 1 for Fashion-MNIST).
         memory_efficient: under ``autograd.record()``, recompute each dense layer's
             concat → BN → ReLU → conv during ``backward()`` instead of storing it
-            (:mod:`gluon_densenet.models.recompute`); same parameters and results, much less
+            (:mod:`gluon_densenet.models.memory_efficient`); same parameters and results, much less
             training memory, the ordinary training loop. Inference is unchanged.
     """
 

@@ -28,7 +28,7 @@ from typing import Any
 import mxnet as mx
 from mxnet import gluon
 
-from ..files import TMP_MARK, atomic_write, read_json, write_json
+from ..atomic_files import TMP_MARK, atomic_write, read_json, write_json
 from .history import History
 
 __all__ = ["CheckpointError", "CheckpointInfo", "META_FILE", "checkpoint_epoch",

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ..files import read_json, write_json
+from ..atomic_files import read_json, write_json
 
 __all__ = ["EpochRecord", "History"]
 

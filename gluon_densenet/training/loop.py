@@ -13,10 +13,8 @@ Typical use::
 """
 from __future__ import annotations
 
-import difflib
 import itertools
 import math
-import numbers
 import os
 import random
 import sys
@@ -30,23 +28,20 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from .. import devices
-from ..cpu_threads import thread_warning
 from ..distributed.kvstore import (
     Collective,
     Workers,
-    check_kvstore,
     create_kvstore,
     is_distributed,
     leave_without_barrier,
     workers_of,
 )
-from ..files import unwritable_reason
 from . import checkpoint as ckpt
+from .checks import MOMENTUM_OPTIMIZERS, check_train_args, context_list
 from .history import EpochRecord, History
-from .performance import fast_hybridize
+from .hybridize import fast_hybridize
 from .run_lock import run_directory_lock
-from .schedules import LR_SCHEDULES, make_lr_scheduler
+from .schedules import make_lr_scheduler
 from .step import compute_gradients
 
 __all__ = ["TrainingDivergedError", "evaluate", "predict", "train"]
@@ -74,172 +69,9 @@ class TrainingDivergedError(FloatingPointError):
 LOG_REFRESH_S = 30.0
 #: Width of the progress bar when stderr is not a terminal (no terminal to measure).
 LOG_NCOLS = 100
-SEED_MAX = 2**32 - 1           # NumPy's limit for a seed
 
 
 # ------------------------------------------------------------------------ helpers
-def _ctx_list(ctx: ContextArg) -> list[mx.Context]:
-    """``ctx`` as a non-empty list of distinct contexts that exist on this machine.
-
-    Args:
-        ctx: ``None`` (the CPU), a Context, or a sequence of them.
-
-    Returns:
-        The list of contexts.
-
-    Raises:
-        ValueError: an empty list, something that is not a Context, a device listed
-            twice, or a GPU that is missing or that this MXNet build cannot run on.
-    """
-    if ctx is None:
-        return [mx.cpu()]
-    if isinstance(ctx, (mx.Context, str)):
-        ctxs = [ctx]
-    else:
-        try:
-            ctxs = list(ctx)
-        except TypeError:
-            ctxs = [ctx]
-    if not ctxs:
-        raise ValueError("ctx must not be an empty list; pass ctx=mx.cpu() or a list of devices")
-    for c in ctxs:
-        if not isinstance(c, mx.Context):
-            raise ValueError(f"ctx must be an mx.Context or a list of them, got {c!r}; "
-                             "pass e.g. ctx=mx.cpu() or ctx=[mx.gpu(0), mx.gpu(1)]")
-    dup = next((c for i, c in enumerate(ctxs) if c in ctxs[:i]), None)
-    if dup is not None:
-        raise ValueError(f"ctx lists {dup} more than once; list each device once")
-    problem = devices.gpu_problem([c.device_id for c in ctxs if c.device_type == "gpu"])
-    if problem:
-        raise ValueError(f"{problem}; use ctx=mx.cpu() (--devices cpu on the command line)")
-    return ctxs
-
-
-def _is_int(x: Any) -> bool:
-    """An integer that is not a bool (``True`` is an ``int`` in Python)."""
-    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
-
-
-def _is_real(x: Any) -> bool:
-    """A real number that is not a bool."""
-    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
-
-
-def _check_train_args(
-    net: Any, train_data: Any, test_data: Any, epochs: Any, lr: Any, optimizer: Any,
-    momentum: Any, wd: Any, lr_schedule: Any, warmup_epochs: Any, ctx: Any, loss: Any,
-    initializer: Any, checkpoint_dir: Any, max_steps_per_epoch: Any, on_epoch_end: Any,
-    seed: Any, time_budget_s: Any, kvstore: Any = None,
-) -> list[mx.Context]:
-    """Check :func:`train`'s arguments before anything is touched.
-
-    Integers may be NumPy integers but not bools (``epochs=True`` is refused); numbers
-    may be NumPy scalars.
-
-    Args:
-        net: a Gluon Block.
-        train_data: an iterable of batches.
-        test_data: an iterable of batches, or ``None``.
-        epochs: an integer >= 0.
-        lr: a finite number > 0.
-        optimizer: a name in ``mx.optimizer.Optimizer.opt_registry`` (any case).
-        momentum: ``None`` or a number in [0, 1).
-        wd: a finite number >= 0.
-        lr_schedule: one of :data:`LR_SCHEDULES`.
-        warmup_epochs: a finite number >= 0.
-        ctx: see :func:`_ctx_list`.
-        loss: ``None`` or a callable loss.
-        initializer: ``None`` or an ``mx.init.Initializer``.
-        checkpoint_dir: ``None`` or a path to a directory that can be created and written.
-        max_steps_per_epoch: ``None`` or an integer >= 1.
-        on_epoch_end: ``None`` or a callable.
-        seed: ``None`` or an integer in [0, 2**32 - 1].
-        time_budget_s: ``None`` or a finite number > 0, and ``None`` with a distributed
-            kvstore.
-        kvstore: ``None``, a name in :data:`~gluon_densenet.distributed.KVSTORE_TYPES` or an
-            ``mx.kv.KVStore``.
-
-    Returns:
-        ``ctx`` as a list of contexts.
-
-    Raises:
-        ValueError: the first argument that cannot work, in one sentence saying the fix.
-    """
-    if not isinstance(net, gluon.Block):
-        raise ValueError(f"net must be a Gluon Block, got {type(net).__name__}; "
-                         "pass a network such as get_model('densenet_tiny')")
-    for name, data in (("train_data", train_data), ("test_data", test_data)):
-        if data is None and name == "test_data":
-            continue
-        if data is None or not hasattr(data, "__iter__"):
-            raise ValueError(f"{name} must be an iterable of (X, y) batches, got "
-                             f"{type(data).__name__}; pass e.g. a DataLoader or load_data(...)")
-    if not _is_int(epochs) or epochs < 0:
-        raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}; "
-                         "pass the number of passes over train_data, e.g. epochs=10")
-    if not _is_real(lr) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}; "
-                         "pass a learning rate such as lr=0.1")
-    known = sorted(mx.optimizer.Optimizer.opt_registry)
-    if not isinstance(optimizer, str) or optimizer.lower() not in known:
-        close = (difflib.get_close_matches(optimizer.lower(), known, n=1)
-                 if isinstance(optimizer, str) else [])
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ValueError(f"unknown optimizer {optimizer!r}; {hint}"
-                         f"pass one MXNet knows: {', '.join(known)}")
-    if momentum is not None and (not _is_real(momentum) or not 0 <= momentum < 1):
-        raise ValueError(f"momentum must be None or a number in [0, 1), got {momentum!r}; "
-                         "pass e.g. momentum=0.9, or None for the optimizer's default")
-    if not _is_real(wd) or not math.isfinite(wd) or wd < 0:
-        raise ValueError(f"wd must be a finite number >= 0, got {wd!r}; "
-                         "pass e.g. wd=1e-4, or wd=0 for no weight decay")
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}, "
-                         f"got {lr_schedule!r}; pass one of those")
-    if not _is_real(warmup_epochs) or not math.isfinite(warmup_epochs) or warmup_epochs < 0:
-        raise ValueError(f"warmup_epochs must be a finite number >= 0, got {warmup_epochs!r}; "
-                         "pass e.g. warmup_epochs=1, or 0 for no warmup")
-    ctxs = _ctx_list(ctx)
-    threads_hint = thread_warning()
-    if threads_hint and any(c.device_type == "cpu" for c in ctxs):
-        warnings.warn(threads_hint, RuntimeWarning, stacklevel=3)
-    if loss is not None and not callable(loss):
-        raise ValueError(f"loss must be a Gluon loss (or None for softmax cross-entropy), "
-                         f"got {loss!r}; pass e.g. gluon.loss.SoftmaxCrossEntropyLoss()")
-    if initializer is not None and not isinstance(initializer, mx.init.Initializer):
-        raise ValueError(f"initializer must be an mx.init.Initializer or None, got "
-                         f"{initializer!r}; pass e.g. mx.init.Xavier()")
-    if max_steps_per_epoch is not None and (not _is_int(max_steps_per_epoch)
-                                            or max_steps_per_epoch < 1):
-        raise ValueError(f"max_steps_per_epoch must be None or an integer >= 1, got "
-                         f"{max_steps_per_epoch!r}; pass None to use every batch")
-    if on_epoch_end is not None and not callable(on_epoch_end):
-        raise ValueError(f"on_epoch_end must be a function of the history or None, got "
-                         f"{on_epoch_end!r}; pass e.g. live_plot()")
-    if seed is not None and (not _is_int(seed) or not 0 <= seed <= SEED_MAX):
-        raise ValueError(f"seed must be None or an integer in [0, 2**32 - 1], got {seed!r}; "
-                         "pass e.g. seed=0")
-    if time_budget_s is not None and (not _is_real(time_budget_s)
-                                      or not math.isfinite(time_budget_s) or time_budget_s <= 0):
-        raise ValueError(f"time_budget_s must be None or a finite number of seconds > 0, got "
-                         f"{time_budget_s!r}; pass e.g. time_budget_s=600, or None for no limit")
-    if kvstore is not None and not isinstance(kvstore, mx.kv.KVStore):
-        check_kvstore(kvstore)
-    if time_budget_s is not None and is_distributed(kvstore):
-        # Each worker would stop at its own moment, and the others would wait for it forever.
-        raise ValueError("time_budget_s cannot be used with a distributed kvstore: workers "
-                         "must take the same steps; pass epochs or max_steps_per_epoch instead")
-    if checkpoint_dir is not None:
-        if not isinstance(checkpoint_dir, (str, os.PathLike)) or not os.fspath(checkpoint_dir):
-            raise ValueError(f"checkpoint_dir must be a directory path or None, got "
-                             f"{checkpoint_dir!r}; pass e.g. checkpoint_dir='runs/x/checkpoints'")
-        problem = unwritable_reason(checkpoint_dir)
-        if problem is not None:
-            raise ValueError(f"checkpoint_dir {os.fspath(checkpoint_dir)} cannot be written: "
-                             f"{problem}; pass another checkpoint_dir (or None)")
-    return ctxs
-
-
 def _prepare_params(net: gluon.Block, ctxs: list[mx.Context],
                     initializer: mx.init.Initializer) -> None:
     """Initialise parameters that are not yet initialised and place all on ``ctxs``."""
@@ -329,7 +161,7 @@ def evaluate(net: gluon.Block, data: Iterable[Batch], ctx: ContextArg = None) ->
 
     Counts are accumulated on the host-side CPU context and read back once.
     """
-    correct, n = _evaluate_counts(net, data, _ctx_list(ctx))
+    correct, n = _evaluate_counts(net, data, context_list(ctx))
     if n == 0:
         raise ValueError("evaluate: data yielded no examples")
     return correct / n
@@ -354,7 +186,7 @@ def predict(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``net`` over ``data``; return ``(true_labels, predicted_labels)`` as int64
     numpy arrays (handy for :func:`gluon_densenet.training.metrics.confusion_matrix`)."""
-    ctxs = _ctx_list(ctx)
+    ctxs = context_list(ctx)
     labels: list[np.ndarray] = []
     preds: list[np.ndarray] = []
     for X, y in data:
@@ -427,7 +259,7 @@ def train(
         loss: default ``SoftmaxCrossEntropyLoss``.
         initializer: for parameters not yet initialised (default Xavier).
         hybridize: hybridize with static memory allocation and shapes
-            (:func:`~gluon_densenet.training.performance.fast_hybridize`, measured faster).
+            (:func:`~gluon_densenet.training.hybridize.fast_hybridize`, measured faster).
             A net with memory-efficient dense blocks (same step; they recompute in
             ``backward()``) is hybridized plainly.
         checkpoint_dir: save a checkpoint after every epoch (the directory must be
@@ -469,7 +301,7 @@ def train(
         RunDirectoryInUse: another run is using ``checkpoint_dir``.
         TrainingDivergedError: the loss became NaN/inf.
     """
-    ctxs = _check_train_args(net, train_data, test_data, epochs, lr, optimizer, momentum, wd,
+    ctxs = check_train_args(net, train_data, test_data, epochs, lr, optimizer, momentum, wd,
                              lr_schedule, warmup_epochs, ctx, loss, initializer, checkpoint_dir,
                              max_steps_per_epoch, on_epoch_end, seed, time_budget_s, kvstore)
     # NumPy scalars are welcome; MXNet's seed and the checkpoint's JSON want Python numbers.
@@ -509,7 +341,7 @@ def train(
         warmup_steps = round(warmup_epochs * updates_per_epoch)
         scheduler = make_lr_scheduler(lr_schedule, lr, total_steps, warmup_steps)
         opt_params: dict[str, Any] = {"learning_rate": lr, "wd": wd, "lr_scheduler": scheduler}
-        if momentum is not None and optimizer.lower() in ("sgd", "nag", "signum", "lbsgd"):
+        if momentum is not None and optimizer.lower() in MOMENTUM_OPTIMIZERS:
             opt_params["momentum"] = momentum
         trainer = gluon.Trainer(net.collect_params(), optimizer, opt_params,
                                 **dist.trainer_kwargs(kv))

@@ -3,7 +3,7 @@
 The training loop, the time-budget probe, the memory measurement and the benchmarks all
 call these, so every figure the project reports is of the same step. It is the ordinary
 Gluon step: nets built with ``memory_efficient=True`` recompute their dense layers inside
-``backward()`` (:mod:`gluon_densenet.training.memory_efficient`).
+``backward()`` (:mod:`gluon_densenet.models.memory_efficient`).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from mxnet import autograd, gluon, nd
 
-from ..models.recompute import clear_pending
+from ..models.memory_efficient import clear_pending
 
 __all__ = ["compute_gradients", "train_step"]
 

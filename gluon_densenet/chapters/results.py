@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..files import read_json, write_json
+from ..atomic_files import read_json, write_json
 from .smoke import env_flag, smoke_mode
 
 __all__ = ["FULL_DIR", "RERUN_ENV", "SMOKE_DIR", "SMOKE_LABEL", "describe_run", "load_result",
@@ -64,7 +64,7 @@ def run_metadata() -> dict[str, Any]:
     can use, MXNet version and the 1-minute load average (other jobs slow timings)."""
     import mxnet as mx
 
-    from ..devices import try_all_gpus
+    from ..runtime.devices import try_all_gpus
 
     gpus = [str(c) for c in try_all_gpus() if c.device_type == "gpu"]
     return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -9,7 +9,7 @@ Measured with ``benchmarks/run.py`` (figures in ``benchmarks/results/README.md``
   separate net (or after training), its outputs equal the plain path's.
 
 Threads: MXNet's operators get one thread per physical core when :mod:`gluon_densenet` is
-imported before MXNet (:mod:`gluon_densenet.cpu_threads`; MXNet's own default is half the
+imported before MXNet (:mod:`gluon_densenet.runtime.cpu_threads`; MXNet's own default is half the
 processors on x86). Engine settings (``MXNET_CPU_WORKER_NTHREADS``, bulk execution, ...) did
 not help on 2 cores (``benchmarks/tuning.py``).
 """
@@ -18,6 +18,8 @@ from __future__ import annotations
 import mxnet as mx
 from mxnet.gluon import HybridBlock
 
+from ..models.memory_efficient import is_memory_efficient
+
 __all__ = ["fast_hybridize", "optimized_inference"]
 
 def fast_hybridize(net: HybridBlock) -> HybridBlock:
@@ -25,7 +27,6 @@ def fast_hybridize(net: HybridBlock) -> HybridBlock:
     inference with a fixed input shape; a new shape rebuilds the graph). A net with
     memory-efficient dense blocks gets plain ``hybridize()``: static buffers would keep every
     recomputed layer's memory alive. Returns ``net``."""
-    from .memory_efficient import is_memory_efficient
     if is_memory_efficient(net):
         net.hybridize()
     else:

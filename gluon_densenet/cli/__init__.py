@@ -22,8 +22,9 @@ from typing import NoReturn
 import mxnet as mx
 import numpy as np
 
-from . import __version__, devices
-from .data import (
+from .. import __version__
+from ..atomic_files import atomic_write, read_json, unwritable_reason, write_json
+from ..data import (
     CLASS_NAMES,
     DATA_ENV_VAR,
     FILES,
@@ -35,8 +36,7 @@ from .data import (
     find_file,
     load_data,
 )
-from .devices import describe_devices, try_all_gpus
-from .distributed import (
+from ..distributed import (
     KVSTORE_TYPES,
     Workers,
     create_kvstore,
@@ -44,12 +44,13 @@ from .distributed import (
     leave_without_barrier,
     workers_of,
 )
-from .files import atomic_write, read_json, unwritable_reason, write_json
-from .models import count_parameters, count_weighted_layers, format_summary, summary
-from .models.registry import MODELS, REFERENCE_MODELS, get_model
-from .pretrained import PRETRAINED_DEPTHS, PretrainedWeightsUnavailable
-from .training.loop import SEED_MAX
-from .training.run_lock import RunDirectoryInUse, run_directory_lock
+from ..models import count_parameters, count_weighted_layers, format_summary, summary
+from ..models.registry import MODELS, REFERENCE_MODELS, get_model
+from ..pretrained import PRETRAINED_DEPTHS, PretrainedWeightsUnavailable
+from ..runtime import devices
+from ..runtime.devices import describe_devices, try_all_gpus
+from ..training.loop import SEED_MAX
+from ..training.run_lock import RunDirectoryInUse, run_directory_lock
 
 DEFAULT_MODEL = "densenet21_d2l"
 SMOKE_STEPS = 20
@@ -271,7 +272,7 @@ def _check_resume(args: argparse.Namespace, out: Path, config: dict) -> None:
         CLIError: ``out`` holds a run with other settings, or its ``config.json`` or
             checkpoint metadata is damaged.
     """
-    from .training.checkpoint import CheckpointError, checkpoint_epoch
+    from ..training.checkpoint import CheckpointError, checkpoint_epoch
 
     if not args.resume:
         return
@@ -405,9 +406,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train_into(out: Path, args: argparse.Namespace, net: mx.gluon.HybridBlock,
                 ctxs: list[mx.Context], kv: str | mx.kv.KVStore | None, workers: Workers) -> int:
     """The part of ``train`` that reads and writes the run directory ``out`` (locked)."""
-    from .plots import plot_history, use_agg
-    from .training import TrainingDivergedError, evaluate, train
-    from .training.checkpoint import CheckpointError
+    from ..plots import plot_history, use_agg
+    from ..training import TrainingDivergedError, evaluate, train
+    from ..training.checkpoint import CheckpointError
 
     config = _run_config(args, workers.count)
     _check_resume(args, out, config)
@@ -511,7 +512,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
     The workers' options are checked here first, so a mistake is one error before any
     process starts.
     """
-    from .distributed.launcher import LaunchError, launch, worker_command
+    from ..distributed.launcher import LaunchError, launch, worker_command
 
     command = args.command_args[1:] if args.command_args[:1] == ["--"] else args.command_args
     if not command or command[0] != "train":
@@ -691,8 +692,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     """Run the parsed command, turning the errors a user can fix into one line (see
     :func:`main`)."""
-    from .training import TrainingDivergedError
-    from .training.checkpoint import CheckpointError
+    from ..training import TrainingDivergedError
+    from ..training.checkpoint import CheckpointError
 
     try:
         with warnings.catch_warnings():

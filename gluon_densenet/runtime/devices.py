@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import mxnet as mx
 
-from . import gpu_support
-from .gpu_support import GPU, Verdict
+from . import gpus
+from .gpus import GPU, Verdict
 
 
 class UnusableGPUWarning(RuntimeWarning):
@@ -47,7 +47,7 @@ class GPUStatus:
         return self.verdict.usable is not False
 
     def describe(self) -> str:
-        name = gpu_support.describe_gpu(self.gpu) if self.gpu else "an unidentified GPU"
+        name = gpus.describe_gpu(self.gpu) if self.gpu else "an unidentified GPU"
         return f"gpu({self.ordinal}) {name}"
 
 
@@ -79,9 +79,9 @@ def is_cu112_wheel() -> bool:
 
 
 @functools.cache
-def _survey() -> gpu_support.Survey:
+def _survey() -> gpus.Survey:
     """``nvidia-smi``'s answer, asked once per process (GPUs do not come and go)."""
-    return gpu_support.survey_gpus()
+    return gpus.survey_gpus()
 
 
 def gpu_status() -> list[GPUStatus]:
@@ -93,8 +93,8 @@ def gpu_status() -> list[GPUStatus]:
     n = num_gpus()
     if n == 0:
         return []
-    ordered = gpu_support.cuda_order(_survey(), os.environ.get("CUDA_VISIBLE_DEVICES"),
-                                     gpu_support.libcuda_devices())
+    ordered = gpus.cuda_order(_survey(), os.environ.get("CUDA_VISIBLE_DEVICES"),
+                                     gpus.libcuda_devices())
     checked = is_cu112_wheel()
     statuses = []
     for i in range(n):
@@ -103,7 +103,7 @@ def gpu_status() -> list[GPUStatus]:
             verdict = Verdict(None, "not identified: neither nvidia-smi nor the CUDA driver "
                                     "named it")
         elif checked:
-            verdict = gpu_support.verdict(gpu)
+            verdict = gpus.verdict(gpu)
         else:
             verdict = Verdict(True, "MXNet built outside the mxnet-cu112 wheel: its GPU code "
                                     "list is not checked")
@@ -193,10 +193,10 @@ def _machine_gpus_lines(build: str) -> list[str]:
         return [f"no NVIDIA GPU: {survey.problem}"]
     driver = survey.gpus[0].driver
     lines = [f"nvidia-smi lists {len(survey.gpus)} GPU(s), driver {driver}:"]
-    verdicts = [gpu_support.verdict(gpu) for gpu in survey.gpus]
+    verdicts = [gpus.verdict(gpu) for gpu in survey.gpus]
     for gpu, verdict in zip(survey.gpus, verdicts, strict=True):
         can = {True: "can run it", False: "cannot run it", None: "may run it"}[verdict.usable]
-        lines.append(f"  GPU {gpu.index}: {gpu_support.describe_gpu(gpu)}: {gpu_support.WHEEL} "
+        lines.append(f"  GPU {gpu.index}: {gpus.describe_gpu(gpu)}: {gpus.WHEEL} "
                      f"{can}: {verdict.why}")
     if any(v.usable is not False for v in verdicts):
         if build == "cuda":
@@ -219,8 +219,8 @@ def describe_devices() -> str:
     build = mxnet_build()
     head = f"MXNet {mx.__version__} ({build} build)"
     if build == "cuda" and is_cu112_wheel():
-        archs = ", ".join(f"sm_{a}{b}" for a, b in gpu_support.WHEEL_ARCHITECTURES)
-        head += f", the {gpu_support.WHEEL} wheel: GPU code for {archs}, no PTX"
+        archs = ", ".join(f"sm_{a}{b}" for a, b in gpus.WHEEL_ARCHITECTURES)
+        head += f", the {gpus.WHEEL} wheel: GPU code for {archs}, no PTX"
     lines = [head]
     statuses = gpu_status()
     for status in statuses:

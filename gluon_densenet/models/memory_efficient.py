@@ -1,54 +1,32 @@
-"""Memory-efficient dense blocks (Pleiss et al., 2017, "Memory-Efficient Implementation of
-DenseNets"): what a :class:`~gluon_densenet.models.DenseBlock` built with
-``memory_efficient=True`` runs under ``autograd.record()``.
+"""Memory-efficient dense blocks (Pleiss et al., 2017), opt-in with ``memory_efficient=True``.
 
-A standard dense layer keeps, for backward, the concatenation of every earlier feature map
-and its BN and ReLU outputs (each as wide as everything seen so far) and its bottleneck's
-``bn_size·k``-channel intermediates: stored activations grow quadratically with the layers
-of a block. Here a block keeps only its input and each layer's *k*-channel output. Each layer,
-
-    concat(features) → BN → ReLU → 1×1 conv → BN → ReLU → 3×3 conv   (bottleneck layer)
-    concat(features) → BN → ReLU → 3×3 conv                          (plain layer)
-
-runs unrecorded in forward and is recorded again, just before its gradient is needed, in
-backward (dropout, being random, is recorded once and never recomputed). The user's loop is
-the ordinary one::
+Under ``autograd.record()`` a memory-efficient :class:`~gluon_densenet.models.DenseBlock`
+keeps only its input and each layer's *k*-channel output; each layer (concat → BN → ReLU →
+conv …) runs unrecorded in forward and is recorded again during ``backward()``, so the
+training loop is the ordinary one::
 
     with autograd.record():
         loss = loss_fn(net(X), y)
-    loss.backward()
+    loss.backward()          # replays every block this backward reached, last first
     trainer.step(batch_size)
 
-How, in MXNet 1.9, without nested autograd (a ``backward()`` inside an
-``autograd.Function``'s backward gave wrong gradients on stacked layers, and executors run
-from one hang the engine):
+How, in MXNet 1.9, without nested autograd (which gave wrong gradients here):
 
-* Under recording, the block's output is an ordinary recorded concatenation of *detached*
-  copies of its features (leaves with their own gradient buffers). The user's
-  ``backward()`` therefore stops at the block and fills those buffers.
-* :mod:`gluon_densenet` wraps ``NDArray.backward`` (and ``autograd.backward``): when the
-  user's backward returns, every block whose output it reached is *replayed*, last block
-  first. Each layer, last first, is recorded again and back-propagated with a top-level
-  ``backward()``; finally the block's input gets its gradient, which carries the backward on
-  into the layers before the block (and so on to the next block to replay).
-* BatchNorm running statistics: MXNet updates them in BatchNorm's *backward*; the unrecorded
-  forward runs none, so they are updated once per step, as in the standard step.
-* Freed buffers are handed back to the OS before each block's replay
-  (:data:`TRIM_PER_BLOCK`), or heap fragmentation would eat much of the saving.
+* the block's recorded output is a concatenation of detached copies of its features, so the
+  user's ``backward()`` stops at the block and fills their gradient buffers;
+* once a memory-efficient block has run recorded, ``NDArray.backward`` and
+  ``autograd.backward`` are wrapped (:func:`_install`) to replay, after the user's backward,
+  each block it reached: its layers are recorded again and back-propagated, then the block's
+  input carries the gradient on to the layers before it. A net without such blocks never
+  changes MXNet's functions.
 
-Outputs, every parameter's gradient and BatchNorm's running statistics equal the standard
-step's, bit for bit on the tested nets, on CPU (oneDNN), also with several devices, a frozen
-stem, dropout and a penalty on a layer's weight (``tests/test_memory_efficient.py``); the
-GPU path is untested here. Not supported, each refused with :class:`ReplayError` rather
-than computed wrongly: a backward reaching two recorded passes through one block on one
-device (two views of one batch, say), ``backward(retain_graph=True)``, and a tensor the
-block depends on that is also used elsewhere in the graph (a skip connection or second
-head around the block). A recorded pass that no ``backward()`` reaches is dropped at the
-block's next one; a block whose parameters are also used before it runs its ordinary
-forward, with a warning. ``autograd.grad()`` bypasses the replay. A parent block
-hybridized as a whole runs a DenseBlock inside its own cached graph, which stores everything:
-:class:`~gluon_densenet.models.DenseNet` therefore runs its children one by one under
-``record()``, and a net of your own should hybridize its children, not itself.
+Outputs, gradients and BatchNorm running statistics equal the standard step's bit for bit
+(``tests/test_memory_efficient.py``; README's "Performance" section has the time and memory
+measured). Refused with :class:`ReplayError` rather than computed wrongly: two
+recorded passes through one block before one backward, ``backward(retain_graph=True)``, and a
+tensor the block depends on used elsewhere in the graph. ``autograd.grad()`` bypasses the
+replay. A parent hybridized as a whole would cache the block's storing graph, so
+:class:`~gluon_densenet.models.DenseNet` runs its children one by one under ``record()``.
 """
 from __future__ import annotations
 
@@ -62,15 +40,13 @@ from mxnet import autograd, nd
 from mxnet.base import MXNetError
 from mxnet.gluon import nn
 
-__all__ = ["TRIM_PER_BLOCK", "ReplayError", "clear_pending", "dense_block_forward",
-           "replay_pending"]
+from .concat import concat_features
 
-#: Hand the heap pages freed so far back to the OS before replaying each block.
-#: Recomputation frees and re-allocates many differently sized buffers; without this,
-#: glibc's heap fragments and much of the saving never shows in the resident memory
-#: (DenseNet-121, 224 px, batch 16, 2-core CPU, one process each: peak RSS 1,544 MiB
-#: untrimmed, 1,352 and 1,402 MiB trimmed per block, at about the same time per step;
-#: trimming every 4 layers cost 10-15% more time for no more saving). False turns it off.
+__all__ = ["TRIM_PER_BLOCK", "ReplayError", "clear_pending", "dense_block_forward",
+           "is_memory_efficient", "replay_pending"]
+
+#: Hand freed heap pages back to the OS before replaying each block: without it glibc's heap
+#: fragments and much of the saving never shows in resident memory.
 TRIM_PER_BLOCK = True
 
 
@@ -90,23 +66,6 @@ def _leaf(x: nd.NDArray) -> nd.NDArray:
     v = x.detach()
     v.attach_grad(grad_req="add")
     return v
-
-
-def _concat(features: Sequence[nd.NDArray], blocked_ok: bool) -> nd.NDArray:
-    """Channel-concatenate like :func:`gluon_densenet.models.blocks.concat_channels`: straight
-    when every piece is a multiple of oneDNN's 16-channel block, else through 3-D views."""
-    if len(features) == 1:
-        return features[0]
-    if blocked_ok:
-        return nd.concat(*features, dim=1)
-    n, _, h, w = features[0].shape
-    z = nd.concat(*[f.reshape((0, 0, -1)) for f in features], dim=1)
-    return z.reshape((n, -1, h, w))
-
-
-def _blocked_ok(features: Sequence[nd.NDArray]) -> bool:
-    from .blocks import ONEDNN_CHANNEL_BLOCK
-    return all(f.shape[1] % ONEDNN_CHANNEL_BLOCK == 0 for f in features)
 
 
 class ReplayError(RuntimeError):
@@ -275,10 +234,9 @@ def dense_block_forward(block: nn.HybridBlock, x: nd.NDArray) -> nd.NDArray:
         children = list(layer)
         body = [c for c in children if not isinstance(c, nn.Dropout)]
         dropout = [c for c in children if isinstance(c, nn.Dropout)]
-        blocked = _blocked_ok(features[:i + 1])
 
-        def whole_layer(*feats, _layer=layer, _body=body, _blocked=blocked):
-            h = _concat(feats, _blocked)
+        def whole_layer(*feats, _layer=layer, _body=body):
+            h = concat_features(feats)
             if len(_body) == len(_layer):   # no dropout: the layer as one (cached) graph
                 return _layer(h)
             for child in _body:
@@ -292,9 +250,8 @@ def dense_block_forward(block: nn.HybridBlock, x: nd.NDArray) -> nd.NDArray:
         if dropout:
             f = tape.recorded(dropout[0], f)
         features.append(f)
-    blocked = _blocked_ok(features)
     with autograd.record(train_mode=tape.train_mode):
-        out = _concat(features, blocked)
+        out = concat_features(features)
     _PENDING.append(tape)
     return out
 
@@ -387,3 +344,10 @@ def _install() -> None:
     if nd.NDArray.backward is not _backward:
         nd.NDArray.backward = _backward
         autograd.backward = _autograd_backward
+
+
+def is_memory_efficient(net: nn.Block) -> bool:
+    """Whether ``net`` is, or contains, a block built with ``memory_efficient=True``."""
+    found = []
+    net.apply(lambda b: found.append(bool(getattr(b, "memory_efficient", False))))
+    return any(found)

@@ -6,8 +6,8 @@ runs a cubin built for the same major compute capability and an equal or lower m
 so the wheel serves compute capability 5.0 to 8.9 (Maxwell to Ada) and nothing newer.
 
 Standard library only: ``scripts/install.sh`` runs this file with the bare Python before
-MXNet exists (``python -P gluon_densenet/gpu_support.py choose``), and
-:mod:`gluon_densenet.devices` uses it to decide which of MXNet's GPUs it may hand out.
+MXNet exists (``python -P gluon_densenet/runtime/gpus.py choose``), and
+:mod:`gluon_densenet.runtime.devices` uses it to decide which of MXNet's GPUs it may hand out.
 """
 from __future__ import annotations
 
