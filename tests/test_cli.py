@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from gluon_densenet import files
+from gluon_densenet import atomic_files
 from gluon_densenet.cli import main
 
 # A fast run on the shipped subset: a 14k-parameter net, 64 training and 32 test images.
@@ -72,7 +72,7 @@ def test_train_smoke_writes_results_and_resumes(tmp_path, capsys):
     history = json.loads((out / "history.json").read_text())
     assert len(history["records"]) == 1
     assert (out / "model.params").stat().st_size > 0 and (out / "history.png").stat().st_size > 0
-    assert not [p.name for p in out.iterdir() if files.TMP_MARK in p.name]
+    assert not [p.name for p in out.iterdir() if atomic_files.TMP_MARK in p.name]
     # Same settings: the finished checkpoint is reused, no epoch is trained again.
     assert main(args) == 0
     assert (f"Resumed from {out / 'checkpoints'}: epoch 1 of 1 done; the run is complete, "
@@ -133,12 +133,12 @@ BAD_TRAIN_OPTIONS = [
     (["--resize", "20"], "--resize 20 is smaller than Fashion-MNIST's 28×28 images"),
     (["--model", "densenet-121"], "Did you mean 'densenet121'?"),
     (["--model", "resnet18_v1"], "--model resnet18_v1 takes 3-channel images"),
-    (["--optimizer", "sgdd"], "--optimizer 'sgdd' is not an MXNet optimizer; did you mean sgd?"),
+    (["--optimizer", "sgdd"], "--optimizer 'sgdd': unknown optimizer 'sgdd'; did you mean 'sgd'?"),
     (["--schedule", "linear"], "argument --schedule: invalid choice: 'linear'"),
     (["--devices", "tpu"], "--devices 'tpu': cannot read 'tpu'"),
     (["--devices", "gpu:x"], "cannot read 'gpu:x'"),
     (["--devices", "cpu,"], "cannot read ''"),
-    (["--devices", "cpu,cpu:0"], "lists cpu(0) twice"),
+    (["--devices", "cpu,cpu:0"], "cpu(0) is listed twice"),
     (["--devices", "gpu"], "--devices gpu: gpu(0) is not available: this MXNet build has 0 GPU(s) "
                            "(a CPU-only build); pass --devices cpu"),
     (["--devices", "gpu:0,gpu:1"], "gpu(0) is not available"),
@@ -190,7 +190,7 @@ def test_train_rejects_unwritable_run_directory(tmp_path, run_dir, capsys, monke
     # A read-only directory, simulated (chmod does not stop root, who runs some CI).
     def read_only(dir=None, **kw):
         raise PermissionError(13, "Permission denied", dir)
-    monkeypatch.setattr(files, "tempfile", types.SimpleNamespace(TemporaryFile=read_only))
+    monkeypatch.setattr(atomic_files, "tempfile", types.SimpleNamespace(TemporaryFile=read_only))
     line = error_line([*TINY, "--out", str(run_dir)], capsys)
     assert f"{tmp_path} is not writable (Permission denied)" in line and "pass --out" in line
 
@@ -276,7 +276,7 @@ def test_errors_during_training_are_one_line(tmp_path, capsys, monkeypatch):
     def corrupt(*args, **kwargs):
         raise CorruptDataError("/data/train-images-idx3-ubyte.gz: checksum mismatch.\n"
                                "Delete it and download it again.")
-    monkeypatch.setattr("gluon_densenet.cli.load_data", corrupt)
+    monkeypatch.setattr("gluon_densenet.cli.train.load_data", corrupt)
     line = error_line([*TINY, "--out", str(tmp_path / "b")], capsys)
     assert line == ("error: /data/train-images-idx3-ubyte.gz: checksum mismatch. "
                     "Delete it and download it again.")

@@ -7,11 +7,11 @@ import warnings
 
 import pytest
 
-from gluon_densenet import cpu_threads
+from gluon_densenet.runtime import cpu_threads
 from gluon_densenet.distributed.launcher import launch
 
 PROBE = ("import json, os, warnings\n{imports}\n"
-         "from gluon_densenet import cpu_threads\n"
+         "from gluon_densenet.runtime import cpu_threads\n"
          "print(json.dumps({{'env': os.environ.get('MXNET_OMP_MAX_THREADS'),"
          " 'threads': cpu_threads.mxnet_threads(), 'cores': cpu_threads.physical_cores(),"
          " 'warning': cpu_threads.thread_warning()}}))")
