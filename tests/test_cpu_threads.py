@@ -7,8 +7,8 @@ import warnings
 
 import pytest
 
-from gluon_densenet.runtime import cpu_threads
 from gluon_densenet.distributed.launcher import launch
+from gluon_densenet.runtime import cpu_threads
 
 PROBE = ("import json, os, warnings\n{imports}\n"
          "from gluon_densenet.runtime import cpu_threads\n"
@@ -72,8 +72,9 @@ def test_user_setting_leaves_out_the_package_default_also_in_child_processes():
         {"MXNET_OMP_MAX_THREADS": "2", marker: "2", "PATH": "x"}) == {"PATH": "x"}
     # a child of a process that imported gluon_densenet sees the default as the default
     r = probe("import gluon_densenet\nimport os, subprocess, sys\n"
-              "out = subprocess.run([sys.executable, '-c', 'import gluon_densenet.runtime.cpu_threads as t;"
-              " print(t.user_thread_setting())'], capture_output=True, text=True).stdout\n"
+              "out = subprocess.run([sys.executable, '-c', 'import gluon_densenet.runtime."
+              "cpu_threads as t; print(t.user_thread_setting())'], capture_output=True, "
+              "text=True).stdout\n"
               "assert out.strip() == '{}', out")
     assert r["env"] == str(r["cores"])
 

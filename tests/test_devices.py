@@ -5,8 +5,9 @@ import warnings
 import mxnet as mx
 import pytest
 
-from gluon_densenet import devices, gpu_support
 from gluon_densenet.cli import main
+from gluon_densenet.runtime import devices
+from gluon_densenet.runtime import gpus as gpu_support
 from gluon_densenet.training import train
 from tests import gpu_machines
 from tests.gpu_machines import A100, H100, MACHINES, RTX4090, second

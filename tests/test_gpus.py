@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gluon_densenet import gpu_support
-from gluon_densenet.runtime.gpus import GPU, Survey, choose_wheel, survey_gpus, verdict
+from gluon_densenet.runtime import gpus as gpu_support
+from gluon_densenet.runtime.gpus import GPU, Survey, survey_gpus, verdict
+from scripts import gpu_wheel
+from scripts.gpu_wheel import choose_wheel
 from tests import gpu_machines
 from tests.gpu_machines import A100, H100, MACHINES, RTX4090, V100_OLD_DRIVER, second
 from tests.time_limits import limit
@@ -284,18 +286,18 @@ def test_link_adds_each_library_folder_once(tmp_path):
     site = site_packages(tmp_path, [("cudnn", "libcudnn.so.8"), ("nccl", "libnccl.so.2"),
                                     ("cuda_runtime", "libcudart.so.11.0")])
     patchelf, state = fake_patchelf(tmp_path)
-    added = gpu_support.link_cuda_libraries(site, str(patchelf))
+    added = gpu_wheel.link_cuda_libraries(site, str(patchelf))
     assert added == ["$ORIGIN/../nvidia/cuda_runtime/lib", "$ORIGIN/../nvidia/cudnn/lib",
                      "$ORIGIN/../nvidia/nccl/lib"]
     assert state.read_text() == "${ORIGIN}:" + ":".join(added)
-    assert gpu_support.link_cuda_libraries(site, str(patchelf)) == []     # already linked
+    assert gpu_wheel.link_cuda_libraries(site, str(patchelf)) == []     # already linked
 
 
 def test_link_names_a_missing_library(tmp_path):
     site = site_packages(tmp_path, [("cudnn", "libcudnn.so.8")])
     patchelf, state = fake_patchelf(tmp_path)
     with pytest.raises(RuntimeError, match=r"libnccl.so.2, libcudart.so.11.0 not found"):
-        gpu_support.link_cuda_libraries(site, str(patchelf))
+        gpu_wheel.link_cuda_libraries(site, str(patchelf))
     assert state.read_text() == "${ORIGIN}"                                 # nothing changed
     with pytest.raises(RuntimeError, match="libmxnet.so not found"):
-        gpu_support.link_cuda_libraries(tmp_path / "nowhere", str(patchelf))
+        gpu_wheel.link_cuda_libraries(tmp_path / "nowhere", str(patchelf))
