@@ -28,7 +28,11 @@ from pathlib import Path
 
 from benchmarks import common
 from gluon_densenet.analysis.measure import timings
-from gluon_densenet.runtime.cpu_threads import SHARED_MACHINE_SPINCOUNT, SPIN_VARIABLES, physical_cores
+from gluon_densenet.runtime.cpu_threads import (
+    SHARED_MACHINE_SPINCOUNT,
+    SPIN_VARIABLES,
+    physical_cores,
+)
 
 #: libgomp's spin count when neither GOMP_SPINCOUNT nor OMP_WAIT_POLICY is set (GCC's manual).
 LIBGOMP_SPINCOUNT = "300000"

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import add_common_options
+from gluon_densenet.atomic_files import write_json
 
 BATCH = 128
 
@@ -52,8 +53,8 @@ def worker(model: str, steps: int, kvstore: str | None, out: Path) -> None:
     history = train(net, train_iter, None, 2, kvstore=kv, max_steps_per_epoch=steps,
                     progress=False, seed=0)
     if workers_of(kv).is_chief:
-        out.write_text(json.dumps({"img_per_s": history.last.img_per_s,
-                                   "s_per_step": history.last.time_s / history.last.steps}))
+        write_json(out, {"img_per_s": history.last.img_per_s,
+                         "s_per_step": history.last.time_s / history.last.steps})
 
 
 def run(model: str, steps: int, workers: int | None) -> dict:
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: {b / 2**20:.1f} MiB per step per worker ({b // 8:,} parameters x 4 "
               "bytes, pushed and pulled)")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "distributed.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_json(args.out_dir / "distributed.json", data)
     return 0
 
 

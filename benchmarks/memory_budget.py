@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import common
+from gluon_densenet.atomic_files import write_json
 
 #: The contenders compared, as named in :mod:`benchmarks.run`.
 CONTENDERS = ("gluon", "gluon_me")
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                      max_batch=args.max_batch)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     path = args.out_dir / "memory_budget.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(path, result, indent=2)
     c = result["contenders"]
     print(f"largest batch under {args.budget_mib} MiB at {args.size} px: default "
           f"{c['gluon']['largest_batch']}, memory-efficient {c['gluon_me']['largest_batch']}"

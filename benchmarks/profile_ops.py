@@ -48,6 +48,7 @@ import gluon_densenet  # noqa: F401  first: MXNet then uses one thread per core
 import mxnet as mx
 from mxnet import autograd, gluon, nd
 
+from gluon_densenet.atomic_files import write_json
 from benchmarks import common
 from gluon_densenet.analysis.measure import timings
 from gluon_densenet.runtime.cpu_threads import mxnet_threads
@@ -474,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     runs[run_key(result)] = result
     runs = dict(sorted(runs.items(), key=lambda kv: (kv[1]["config"]["tiny"],
                                                      kv[1]["config"]["size"])))
-    path.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+    write_json(path, {"runs": runs}, indent=2)
     (out / f"{args.name}.md").write_text(to_markdown(runs))
     print(f"wrote {out / (args.name + '.json')} and {out / (args.name + '.md')}")
     return 0

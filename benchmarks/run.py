@@ -32,6 +32,7 @@ from pathlib import Path
 
 from benchmarks import common, memory_budget
 from gluon_densenet.analysis.measure import peak_rss_mib, timings
+from gluon_densenet.atomic_files import write_json
 from gluon_densenet.runtime.cpu_threads import (
     THREAD_VARIABLES,
     mxnet_threads,
@@ -154,23 +155,13 @@ def _worker_pipeline(cfg: dict) -> dict:
     import mxnet as mx
     from mxnet import nd
 
+    from gluon_densenet.data import load_data
     from gluon_densenet.training.hybridize import fast_hybridize
 
     batch, size, iters, warmup = cfg["batch"], cfg["size"], cfg["iters"], cfg["warmup"]
     source = "fashion-mnist subset via gluon_densenet.data.load_data"
-    try:
-        from gluon_densenet.data import load_data
-        train_iter, _ = load_data(batch, resize=size, subset=True, download=False)
-        make_iter = lambda: train_iter
-    except Exception as exc:  # data module unavailable: same vectorised resize path
-        source = f"synthetic uint8 via BilinearResize2D ({type(exc).__name__})"
-        raw = (nd.random.uniform(0, 255, shape=(batch * (iters + 2), 1, 28, 28))).astype("uint8")
-
-        def make_iter():
-            for i in range(iters + 2):
-                x = raw[i * batch:(i + 1) * batch].astype("float32") / 255
-                yield (nd.contrib.BilinearResize2D(x, height=size, width=size),
-                       nd.zeros((batch,)))
+    train_iter, _ = load_data(batch, resize=size, subset=True, download=False)
+    make_iter = lambda: train_iter
     net = common.make_densenet(cfg["tiny"], in_channels=1)
     net.initialize(mx.init.Xavier())
     fast_hybridize(net)
@@ -487,7 +478,7 @@ def main(argv=None) -> int:
             "warmup": args.warmup, "tiny": args.tiny, "notes": notes,
             "results": summarise(configs, runs), "memory_budget": budget}
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "latest.json").write_text(json.dumps(data, indent=2) + "\n")
+    write_json(args.out_dir / "latest.json", data, indent=2)
     write_markdown(data, args.out_dir / "README.md")
     if not args.tiny and args.out_dir.resolve() == common.RESULTS.resolve():
         if update_readme(data, common.ROOT / "README.md"):

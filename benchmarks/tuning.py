@@ -10,13 +10,13 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 
 from benchmarks.common import RESULTS
 from benchmarks.run import run_config
+from gluon_densenet.atomic_files import write_json
 
 VARIANTS = {
     "hybridize() [before]": dict(contender="gluon_plain", env={}),
@@ -64,8 +64,8 @@ def main(argv=None) -> int:
         else:
             print(f"  {name:40s} error: {t['runs'][-1]}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"size": args.size, "batch": args.batch,
-                                    "repeats": args.repeats, "variants": table}, indent=2) + "\n")
+    write_json(args.out, {"size": args.size, "batch": args.batch, "repeats": args.repeats,
+                          "variants": table}, indent=2)
     return 0
 
 

@@ -1,14 +1,12 @@
 """Matplotlib figures: training curves, confusion matrices and image grids.
 
-No backend is forced at import, so inline plotting in Jupyter keeps working.
-When pyplot is first needed in a process without a display (e.g. the CLI on a
-server) and no backend was chosen (``MPLBACKEND``), the non-interactive Agg
-backend is selected; :func:`use_agg` forces it explicitly.
+No backend is forced, so inline plotting in Jupyter keeps working; without a display,
+matplotlib itself falls back to its non-interactive Agg backend, and :func:`use_agg` forces
+that backend explicitly (the CLI does, before it saves a figure).
 """
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,17 +25,6 @@ __all__ = ["epoch_axis", "live_plot", "plot_confusion_matrix", "plot_history", "
            "stacked_bars", "use_agg"]
 
 
-def _headless() -> bool:
-    """True if there is no display and nobody (user, Jupyter) picked a backend."""
-    if os.environ.get("MPLBACKEND"):
-        return False
-    if "ipykernel" in sys.modules:  # Jupyter: leave the inline backend alone
-        return False
-    if sys.platform.startswith("linux"):
-        return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return False
-
-
 def use_agg() -> None:
     """Switch matplotlib to the non-interactive Agg backend (for scripts/CLI)."""
     import matplotlib
@@ -46,9 +33,7 @@ def use_agg() -> None:
 
 
 def _pyplot():
-    if "matplotlib.pyplot" not in sys.modules and _headless():
-        use_agg()
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # on the first figure: importing this module stays light
 
     return plt
 
