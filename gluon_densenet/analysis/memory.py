@@ -13,6 +13,7 @@ prediction: the notebook compares the two.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def activation_rows(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...],
         else:
             group = f"transition {last_stage}"
         rows.append(ActivationRow(out, op, group, tuple(shape),
-                                  int(np.prod(shape)) * dtype_bytes))
+                                  math.prod(shape) * dtype_bytes))
     # whatever follows the last stage (final BN, pooling, classifier) is the head
     final = max((int(m.group(1)) for r in rows if (m := STAGE_PATTERN.search(r.name))), default=0)
     return [ActivationRow(r.name, r.op, "head", r.shape, r.bytes)
@@ -85,7 +86,7 @@ def parameter_bytes(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...],
                     dtype_bytes: int = 4) -> int:
     """Bytes of the learnable parameters (weights, biases, BN γ/β), shapes inferred
     from the graph. SGD with momentum keeps three copies: weight, gradient, momentum."""
-    return sum(int(np.prod(s)) * dtype_bytes for _, s in learnable_shapes(net, input_shape))
+    return sum(math.prod(s) * dtype_bytes for _, s in learnable_shapes(net, input_shape))
 
 
 # ------------------------------------------------------------------ measurement

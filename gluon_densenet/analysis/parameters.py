@@ -8,10 +8,10 @@ as the DenseNets here and the Gluon model-zoo ResNets do::
 """
 from __future__ import annotations
 
+import math
 import re
 
 import mxnet as mx
-import numpy as np
 
 __all__ = ["CONV_BIAS", "STAGE_PATTERN", "classifier_in_units", "graph_symbol", "learnable_shapes",
            "stage_parameters"]
@@ -68,7 +68,7 @@ def stage_parameters(net: mx.gluon.HybridBlock,
             part = "final norm"
         else:
             part = f"transition {last_stage}"
-        parts[part] = parts.get(part, 0) + int(np.prod(shape))
+        parts[part] = parts.get(part, 0) + math.prod(shape)
     return parts
 
 
