@@ -3,17 +3,17 @@
 >>> from gluon_densenet import densenet121
 >>> net = densenet121(classes=10, in_channels=1)
 
-The package is laid out by what a module is for:
+The package is laid out by architecture (docs/architecture.md has each part and what it
+may import):
 
-- core, what a user installs: :mod:`.models` (blocks, the DenseNet family, counting),
-  :mod:`.data` (Fashion-MNIST), :mod:`.training` (loop, step, checkpoints, speed),
-  :mod:`.pretrained` (ImageNet weights from MXNet's model zoo and torchvision, fine-tuning),
-  :mod:`.distributed` (several machines on MXNet's kvstore, ``gluon-densenet launch``),
-  :mod:`.devices`, :mod:`.cpu_threads`, :mod:`.plots`, :mod:`.files` and the
-  ``gluon-densenet`` command (:mod:`.cli`);
+- what a user installs: :mod:`.models` (the layers, the DenseNet family, memory-efficient
+  blocks, counting), :mod:`.pretrained` (weights in from MXNet's model zoo and torchvision,
+  fine-tuning), :mod:`.data` (Fashion-MNIST), :mod:`.training` (``train`` and its parts),
+  :mod:`.distributed` (several processes on MXNet's kvstore), :mod:`.runtime` (devices,
+  threads, GPU verdicts), :mod:`.plots` and the ``gluon-densenet`` command (:mod:`.cli`);
 - :mod:`.analysis`: what answers the chapters' questions (memory, parameters per stage,
   time budgets, statistics over seeds);
-- :mod:`.notebook`: smoke mode and the chapters' result files.
+- :mod:`.chapters`: smoke mode and the chapters' result files.
 """
 import importlib
 
@@ -35,7 +35,7 @@ _EXPORTS = {
                      "densenet201", "densenet264", "densenet_bc", "densenet_tiny",
                      "format_summary", "get_model", "summary", "transition_block"], "models"),
     **dict.fromkeys(["describe_devices", "gpu_memory_info", "gpu_status", "num_gpus",
-                     "try_all_gpus", "try_gpu"], "devices"),
+                     "try_all_gpus", "try_gpu"], "runtime.devices"),
     **dict.fromkeys(["History", "evaluate", "predict", "train"], "training"),
     **dict.fromkeys(["CLASS_NAMES", "load_data"], "data"),
     **dict.fromkeys(["freeze_features", "from_model_zoo", "from_torchvision",

@@ -159,3 +159,14 @@ def test_only_a_memory_efficient_net_wraps_backward():
     # The probe can see a patch: the replay wraps the two backward functions, and only those.
     assert sorted(_foreign_functions(memory_efficient=True)) == ["NDArray.backward",
                                                                  "autograd.backward"]
+
+
+def test_every_public_name_resolves():
+    # The face loads names on first use: a module moved without its entry fails here.
+    code = ("import gluon_densenet as g, json\n"
+            "print(json.dumps({n: getattr(getattr(g, n), '__module__', 'gluon_densenet')\n"
+            "                  for n in g.__all__}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr.strip().splitlines()[-1:]
+    homes = json.loads(done.stdout)
+    assert len(homes) >= 40 and all(home.startswith(ROOT_NAME) for home in homes.values())
