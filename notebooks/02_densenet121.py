@@ -726,8 +726,8 @@ for source, ours_net in converted.items():
 
 # %% tags=["nbval-ignore-output"]
 from gluon_densenet import freeze_features, set_features_lr_mult, train, unfreeze_features
-from gluon_densenet.data import load_data
 from gluon_densenet.chapters import choose, describe_run, run_metadata
+from gluon_densenet.data import load_data
 
 FT_TRAIN, FT_TEST = choose(256, 6000), choose(256, 2000)     # images
 FT_EPOCHS = choose(1, 2)                                      # per stage
