@@ -166,6 +166,7 @@ def test_idx_gz_and_raw_share_payload_sha1_and_gz_is_deterministic(tmp_path):
     raw = write_idx(tmp_path / "raw", imgs)
     assert a.read_bytes() == b.read_bytes()  # mtime=0: same input, same bytes
     assert payload_sha1(a) == payload_sha1(raw) == _sha1(raw.read_bytes())
+    assert payload_sha1(raw.read_bytes()) == payload_sha1(raw)  # bytes or a file
 
 
 @pytest.mark.parametrize("suffix", [".gz", ""])
@@ -321,6 +322,23 @@ def test_count_mismatch_is_corrupt(tmp_path):
 def test_unknown_split_lists_valid_ones(tmp_path):
     with pytest.raises(ValueError, match=r"'validation'.*'train', 'test'"):
         load_fashion_mnist("validation", tmp_path, download=False)
+    with pytest.raises(ValueError, match=r"'tarin'; did you mean 'train'\? valid splits"):
+        load_fashion_mnist("tarin", tmp_path, download=False)
+
+
+def test_shipped_subset_missing_file_says_reinstall(tmp_path, monkeypatch):
+    import gluon_densenet.data.fashion_mnist as fm
+
+    monkeypatch.setattr(fm, "SUBSET_DIR", tmp_path)
+    with pytest.raises(DatasetNotFoundError, match=r"subset .* incomplete.*Reinstall") as info:
+        load_fashion_mnist("test", subset=True)
+    assert "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz" in str(info.value)
+
+
+def test_download_with_no_mirrors_says_so(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="no mirrors configured") as info:
+        load_fashion_mnist("test", tmp_path, mirrors="", progress=False)
+    assert "none configured" in str(info.value)
 
 
 def test_missing_files_without_download(tmp_path):
@@ -627,8 +645,15 @@ def test_loader_argument_errors(tiny):
         ArrayLoader(images, labels, 2, resize=27)
     with pytest.raises(ValueError, match="batch_size"):
         ArrayLoader(images, labels, 0)
-    with pytest.raises(ValueError, match="last_batch"):
+    with pytest.raises(ValueError, match="last_batch 'rollover'; use 'keep' or 'discard'"):
         ArrayLoader(images, labels, 2, last_batch="rollover")
+    with pytest.raises(ValueError, match="did you mean 'discard'"):
+        ArrayLoader(images, labels, 2, last_batch="discrad")
+    with pytest.raises(ValueError, match="batch_size"):
+        ArrayLoader(images, labels, True)  # a bool is not a batch size
+    assert ArrayLoader(images, labels, np.int64(2), resize=np.int32(32)).image_size == 32
+    with pytest.raises(ValueError, match="rank < count"):
+        ArrayLoader(images, labels, 2).shard(True, 2)
     with pytest.raises(ValueError, match="labels"):
         ArrayLoader(images, labels[:3], 2)
     with pytest.raises(ValueError, match="minimum is 28"):

@@ -1,5 +1,8 @@
 """Data layer: IDX files, verified downloads, Fashion-MNIST and its batch loader.
 
+Modules: :mod:`.idx` (the file format), :mod:`.download` (mirrors), :mod:`.fashion_mnist`
+(the data set's files, verified, as arrays), :mod:`.loader` (batches, shards).
+
 Typical use::
 
     from gluon_densenet.data import load_data
@@ -19,19 +22,18 @@ from .fashion_mnist import (
     SPLITS,
     SUBSET_DIR,
     SUBSET_FILES,
-    ArrayLoader,
     FileSpec,
     SplitSpec,
     default_data_dir,
     find_file,
     get_fashion_mnist_labels,
-    load_data,
     load_fashion_mnist,
     resolve_mirrors,
     stratified_limit,
     verify_file,
 )
 from .idx import parse_idx, payload_sha1, read_idx, read_idx_payload, write_idx
+from .loader import ArrayLoader, load_data
 
 __all__ = [
     "ArrayLoader",

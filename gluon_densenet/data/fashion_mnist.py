@@ -1,28 +1,30 @@
-"""Fashion-MNIST: locating, downloading, verifying, loading and batching.
+"""Fashion-MNIST: the expected files, finding, downloading, verifying and loading them.
 
-Files are checked by the sha1 of their *decompressed* content, so the same
-check accepts the official ``.gz`` downloads, re-compressed copies and
-uncompressed files alike. Verification happens while loading, on the bytes
-already in memory (about 0.02 s for the 47 MB training images, next to
-~0.2 s for gunzip), so nothing is ever re-read just to be hashed and no stamp
-files are written next to the data (which may sit on a read-only mount).
+Files are checked by the sha1 of their *decompressed* content, so one check accepts
+the official ``.gz`` downloads, re-compressed copies and uncompressed files alike.
+The check runs on the bytes already read for loading, and writes nothing next to the
+data, which may sit on a read-only mount.
+
+MXNet's ``gluon.data.vision.FashionMNIST`` is not used: it downloads each file from a
+single URL (``$MXNET_GLUON_REPO``, by default Apache's S3 bucket), checks the sha1 of
+the compressed file, and has no subset to work offline with; hence :data:`MIRRORS`
+and :data:`SUBSET_DIR`.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import mxnet as mx
 import numpy as np
 
+from ..validation import did_you_mean
 from .download import download_file
 from .errors import CorruptDataError, DatasetNotFoundError, DownloadError
-from .idx import parse_idx, read_idx_payload
+from .idx import parse_idx, payload_sha1, read_idx_payload
 
 __all__ = [
     "CLASS_NAMES",
@@ -41,8 +43,6 @@ __all__ = [
     "verify_file",
     "load_fashion_mnist",
     "stratified_limit",
-    "ArrayLoader",
-    "load_data",
     "get_fashion_mnist_labels",
 ]
 
@@ -63,12 +63,18 @@ DATA_ENV_VAR = "GLUON_DENSENET_DATA"
 MIRRORS_ENV_VAR = "GLUON_DENSENET_MIRRORS"
 SPLITS: tuple[str, ...] = ("train", "test")
 SOURCE_URL = "https://github.com/zalandoresearch/fashion-mnist#get-the-data"
+_KINDS: tuple[str, ...] = ("images", "labels")
 
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One IDX file: base name (without ``.gz``), sha1 of the decompressed
-    content, and the number of examples it holds."""
+    """One expected IDX file.
+
+    Attributes:
+        name: Base name, without ``.gz``.
+        sha1: sha1 hex digest of the decompressed content.
+        count: Number of examples the file holds.
+    """
 
     name: str
     sha1: str
@@ -76,11 +82,14 @@ class FileSpec:
 
     @property
     def gz_name(self) -> str:
+        """The compressed file's name, as on the mirrors."""
         return self.name + ".gz"
 
 
 @dataclass(frozen=True)
 class SplitSpec:
+    """The image file and the label file of one split."""
+
     images: FileSpec
     labels: FileSpec
 
@@ -174,8 +183,15 @@ def default_data_dir(path: str | os.PathLike | None = None) -> Path:
 
 
 def resolve_mirrors(mirrors: Sequence[str] | str | None = None) -> list[str]:
-    """Mirror base URLs: ``mirrors`` if given (a list or a comma-separated string),
-    else ``$GLUON_DENSENET_MIRRORS`` (comma-separated), else :data:`MIRRORS`."""
+    """The mirror base URLs to download from.
+
+    Args:
+        mirrors: A list, or a comma-separated string; ``None`` means
+            ``$GLUON_DENSENET_MIRRORS`` (comma-separated) if set, else :data:`MIRRORS`.
+
+    Returns:
+        The URLs, stripped, blank ones left out.
+    """
     if mirrors is None:
         mirrors = os.environ.get(MIRRORS_ENV_VAR) or None
     if mirrors is None:
@@ -186,8 +202,16 @@ def resolve_mirrors(mirrors: Sequence[str] | str | None = None) -> list[str]:
 
 
 def find_file(directory: str | os.PathLike, spec: FileSpec | str) -> Path | None:
-    """``directory/name.gz`` or ``directory/name`` (uncompressed), whichever exists
-    (``.gz`` preferred), else ``None``."""
+    """Find one IDX file, gzipped or not.
+
+    Args:
+        directory: Where to look.
+        spec: The file, or its name (with or without ``.gz``).
+
+    Returns:
+        ``directory/name.gz`` or ``directory/name``, whichever exists (``.gz``
+        preferred), else ``None``.
+    """
     name = spec.name if isinstance(spec, FileSpec) else spec.removesuffix(".gz")
     for candidate in (Path(directory) / (name + ".gz"), Path(directory) / name):
         if candidate.is_file():
@@ -195,16 +219,59 @@ def find_file(directory: str | os.PathLike, spec: FileSpec | str) -> Path | None
     return None
 
 
-# --------------------------------------------------------------------------- verify / load
+def _find_split(directory: Path, spec: SplitSpec) -> tuple[dict[str, Path], dict[str, FileSpec]]:
+    """Look for a split's image and label files.
+
+    Returns:
+        The paths found and the specs of the files missing, each keyed by kind.
+    """
+    found: dict[str, Path] = {}
+    missing: dict[str, FileSpec] = {}
+    for kind in _KINDS:
+        fspec: FileSpec = getattr(spec, kind)
+        path = find_file(directory, fspec)
+        if path is None:
+            missing[kind] = fspec
+        else:
+            found[kind] = path
+    return found, missing
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def _sha1_mismatch(payload: bytes, spec: FileSpec) -> str | None:
+    """Why ``payload`` (decompressed IDX bytes) is not the file ``spec`` expects.
+
+    Returns:
+        ``None`` if its sha1 is ``spec.sha1``, else a phrase giving both digests.
+    """
+    digest = payload_sha1(payload)
+    if digest == spec.sha1:
+        return None
+    return f"sha1 of the decompressed content is {digest}, expected {spec.sha1}"
 
 
 def _check_payload(payload: bytes, spec: FileSpec, path: Path, *, origin: str) -> np.ndarray:
+    """Parse decompressed IDX bytes and check them against ``spec``.
+
+    Args:
+        payload: The decompressed bytes.
+        spec: The file they should be.
+        path: Where they come from, for messages.
+        origin: Sentence ending each message, saying what to do.
+
+    Returns:
+        The parsed uint8 array.
+
+    Raises:
+        CorruptDataError: Malformed IDX content, wrong sha1 or wrong example count.
+    """
     arr = parse_idx(payload, path)  # structural problems first: their messages are more specific
-    digest = hashlib.sha1(payload).hexdigest()
-    if digest != spec.sha1:
+    mismatch = _sha1_mismatch(payload, spec)
+    if mismatch:
         raise CorruptDataError(
-            f"{path}: checksum mismatch (sha1 of the decompressed content is {digest}, "
-            f"expected {spec.sha1} for {spec.name}). {origin}"
+            f"{path}: checksum mismatch ({mismatch} for {spec.name}). {origin}"
         )
     if arr.shape[0] != spec.count:
         raise CorruptDataError(
@@ -213,39 +280,51 @@ def _check_payload(payload: bytes, spec: FileSpec, path: Path, *, origin: str) -
     return arr
 
 
-def _local_origin(path: Path) -> str:
-    return (
+def verify_file(path: str | os.PathLike, spec: FileSpec) -> np.ndarray:
+    """Read an IDX file and check it against ``spec``.
+
+    Args:
+        path: The file, gzipped or not.
+        spec: What it should hold.
+
+    Returns:
+        Its uint8 array.
+
+    Raises:
+        CorruptDataError: The file is damaged or is not the file ``spec`` describes.
+    """
+    path = Path(path)
+    origin = (
         f"The file is damaged or is not the right file: delete {path} and download it "
         f"again (or copy it again from where you got it)."
     )
+    return _check_payload(read_idx_payload(path), spec, path, origin=origin)
 
 
-def verify_file(path: str | os.PathLike, spec: FileSpec) -> np.ndarray:
-    """Read ``path``, check it against ``spec`` and return its array.
+def _download_verifier(spec: FileSpec) -> Callable[[Path], None]:
+    """A ``verify`` for :func:`download_file` that accepts only the file ``spec`` expects."""
 
-    Raises :class:`CorruptDataError` on a damaged file or a checksum mismatch.
-    """
-    path = Path(path)
-    return _check_payload(read_idx_payload(path), spec, path, origin=_local_origin(path))
-
-
-def _download_verifier(spec: FileSpec):
     def verify(tmp: Path) -> None:
         try:
             payload = read_idx_payload(tmp)
         except CorruptDataError as exc:
             raise ValueError("not a valid gzip file") from exc
-        digest = hashlib.sha1(payload).hexdigest()
-        if digest != spec.sha1:
-            raise ValueError(f"sha1 of the decompressed content is {digest}, expected {spec.sha1}")
+        mismatch = _sha1_mismatch(payload, spec)
+        if mismatch:
+            raise ValueError(mismatch)
 
     return verify
 
 
+# --------------------------------------------------------------------------- load
+
+
 def _validate_split(split: str, files: Mapping[str, SplitSpec]) -> SplitSpec:
+    """The spec of ``split``; raises ``ValueError`` naming the valid splits."""
     if split not in files:
         raise ValueError(
-            f"unknown split {split!r}; valid splits are: {', '.join(map(repr, files))}"
+            f"unknown split {split!r}; {did_you_mean(split, files)}"
+            f"valid splits are: {', '.join(map(repr, files))}"
         )
     return files[split]
 
@@ -253,6 +332,7 @@ def _validate_split(split: str, files: Mapping[str, SplitSpec]) -> SplitSpec:
 def _not_found_message(
     directory: Path, split: str, missing: list[FileSpec], errors: list[str], mirrors: Sequence[str]
 ) -> str:
+    """What is missing, what each download attempt said, and how to fix it."""
     lines = [
         f"Fashion-MNIST ({split} split) is not in {directory}"
         + (" and could not be downloaded." if errors else " (and download=False).")
@@ -276,6 +356,100 @@ def _not_found_message(
         "5,000/1,000-image subset shipped with gluon_densenet."
     )
     return "\n".join(lines)
+
+
+def _shipped_files(spec: SplitSpec) -> dict[str, Path]:
+    """The image and label files of one split of the shipped subset.
+
+    Raises:
+        DatasetNotFoundError: One of them is missing from :data:`SUBSET_DIR`.
+    """
+    found, missing = _find_split(SUBSET_DIR, spec)
+    if missing:
+        raise DatasetNotFoundError(
+            f"The Fashion-MNIST subset shipped with gluon_densenet is incomplete: "
+            f"{', '.join(s.gz_name for s in missing.values())} missing from {SUBSET_DIR}. "
+            "Reinstall the package, or regenerate the files with "
+            "scripts/make_fashion_mnist_subset.py."
+        )
+    return found
+
+
+def _download_missing(
+    missing: Mapping[str, FileSpec], directory: Path, mirrors: list[str], progress: bool
+) -> tuple[dict[str, Path], list[str]]:
+    """Download missing files one after the other, stopping at the first failure.
+
+    Returns:
+        The downloaded files keyed by kind, and the download errors (empty if none).
+    """
+    fetched: dict[str, Path] = {}
+    errors: list[str] = []
+    for kind, fspec in missing.items():
+        try:
+            fetched[kind] = download_file(
+                fspec.gz_name,
+                mirrors,
+                directory,
+                verify=_download_verifier(fspec),
+                progress=progress,
+            )
+        except DownloadError as exc:
+            errors.append(str(exc))
+            break  # the split cannot load without this file: try no more
+    if not mirrors:
+        errors.append(f"no mirrors configured ({MIRRORS_ENV_VAR} is empty)")
+    return fetched, errors
+
+
+def _local_files(
+    spec: SplitSpec,
+    split: str,
+    directory: Path,
+    download: bool,
+    mirrors: list[str],
+    progress: bool,
+) -> dict[str, Path]:
+    """The image and label files of ``split`` in ``directory``, downloaded if missing.
+
+    Raises:
+        DatasetNotFoundError: A file is missing and ``download`` is false or failed.
+    """
+    found, missing = _find_split(directory, spec)
+    errors: list[str] = []
+    if missing and download:
+        fetched, errors = _download_missing(missing, directory, mirrors, progress)
+        found.update(fetched)
+        missing = {kind: fspec for kind, fspec in missing.items() if kind not in fetched}
+    if missing:
+        raise DatasetNotFoundError(
+            _not_found_message(directory, split, list(missing.values()), errors, mirrors)
+        )
+    return found
+
+
+def _read_split(paths: Mapping[str, Path], spec: SplitSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Read and verify a split's two files.
+
+    Returns:
+        ``(images uint8 (N, rows, cols), labels int32 (N,))``.
+
+    Raises:
+        CorruptDataError: A file is damaged, or the two do not belong together.
+    """
+    images = verify_file(paths["images"], spec.images)
+    labels = verify_file(paths["labels"], spec.labels)
+    if images.ndim != 3 or labels.ndim != 1:
+        raise CorruptDataError(
+            f"{paths['images']} / {paths['labels']}: expected an image file and a label file, "
+            f"got arrays of shape {images.shape} and {labels.shape}"
+        )
+    if images.shape[0] != labels.shape[0]:
+        raise CorruptDataError(
+            f"{paths['images']} has {images.shape[0]} images but {paths['labels']} has "
+            f"{labels.shape[0]} labels; delete both and download them again."
+        )
+    return images, labels.astype(np.int32)
 
 
 def stratified_limit(
@@ -330,321 +504,52 @@ def load_fashion_mnist(
     files: Mapping[str, SplitSpec] | None = None,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Load one split as ``(images uint8 (N, 28, 28), labels int32 (N,))``.
+    """Load one split of Fashion-MNIST, verified.
 
-    ``subset=True`` reads the small subset shipped with the package (5,000
-    train / 1,000 test images; ``data_dir`` and ``download`` are then unused).
-    Otherwise files are looked up in :func:`default_data_dir` and, if missing
-    and ``download`` is true, fetched from :func:`resolve_mirrors`.
-    ``limit`` keeps at most that many examples, classes balanced
-    (:func:`stratified_limit`). ``files`` overrides the expected-file table.
+    Args:
+        split: ``"train"`` or ``"test"``.
+        data_dir: Directory of the full dataset (see :func:`default_data_dir`).
+        download: Fetch missing files from the mirrors.
+        subset: Read the small subset shipped with the package instead (5,000 train /
+            1,000 test images); ``data_dir`` and ``download`` are then unused.
+        limit: Keep at most this many examples, classes balanced
+            (:func:`stratified_limit`).
+        mirrors: Base URLs to download from (see :func:`resolve_mirrors`).
+        files: Expected-file table to use instead of :data:`FILES` / :data:`SUBSET_FILES`.
+        progress: Let MXNet's downloader print a line per attempt.
 
-    Raises :class:`DatasetNotFoundError` (files absent / download failed),
-    :class:`CorruptDataError` (damaged file, checksum mismatch) and
-    ``ValueError`` (unknown split).
+    Returns:
+        ``(images uint8 (N, 28, 28), labels int32 (N,))``.
+
+    Raises:
+        DatasetNotFoundError: Files absent, or their download failed.
+        CorruptDataError: A file is damaged or fails its checksum.
+        ValueError: Unknown split.
     """
     if files is None:
         files = SUBSET_FILES if subset else FILES
     spec = _validate_split(split, files)
     if subset:
-        directory = SUBSET_DIR
-        download = False
+        paths = _shipped_files(spec)
     else:
         directory = default_data_dir(data_dir)
-    mirror_list = resolve_mirrors(mirrors)
-
-    paths: dict[str, Path] = {}
-    missing: list[FileSpec] = []
-    for kind in ("images", "labels"):
-        fspec: FileSpec = getattr(spec, kind)
-        found = find_file(directory, fspec)
-        if found is None:
-            missing.append(fspec)
-        else:
-            paths[kind] = found
-
-    if missing and subset:
-        raise DatasetNotFoundError(
-            f"The Fashion-MNIST subset shipped with gluon_densenet is incomplete: "
-            f"{', '.join(s.gz_name for s in missing)} missing from {directory}. "
-            "Reinstall the package, or regenerate the files with "
-            "scripts/make_fashion_mnist_subset.py."
-        )
-    if missing:
-        errors: list[str] = []
-        if download:
-            still_missing = []
-            for fspec in missing:
-                if errors:  # one file already failed: the split cannot load, stop here
-                    still_missing.append(fspec)
-                    continue
-                try:
-                    download_file(
-                        fspec.gz_name,
-                        mirror_list,
-                        directory,
-                        verify=_download_verifier(fspec),
-                        progress=progress,
-                    )
-                except DownloadError as exc:
-                    errors.append(str(exc))
-                    still_missing.append(fspec)
-            if not mirror_list:
-                errors.append(f"no mirrors configured ({MIRRORS_ENV_VAR} is empty)")
-            missing = still_missing
-        if missing:
-            raise DatasetNotFoundError(
-                _not_found_message(directory, split, missing, errors, mirror_list)
-            )
-        for kind in ("images", "labels"):
-            if kind not in paths:
-                paths[kind] = find_file(directory, getattr(spec, kind))  # type: ignore[assignment]
-
-    images = verify_file(paths["images"], spec.images)
-    labels = verify_file(paths["labels"], spec.labels)
-    if images.ndim != 3 or labels.ndim != 1:
-        raise CorruptDataError(
-            f"{paths['images']} / {paths['labels']}: expected an image file and a label file, "
-            f"got arrays of shape {images.shape} and {labels.shape}"
-        )
-    if images.shape[0] != labels.shape[0]:
-        raise CorruptDataError(
-            f"{paths['images']} has {images.shape[0]} images but {paths['labels']} has "
-            f"{labels.shape[0]} labels; delete both and download them again."
-        )
-    labels = labels.astype(np.int32)
+        paths = _local_files(spec, split, directory, download, resolve_mirrors(mirrors), progress)
+    images, labels = _read_split(paths, spec)
     if limit is not None:
         keep = stratified_limit(labels, limit)
         images, labels = images[keep], labels[keep]
     return images, labels
 
 
-def get_fashion_mnist_labels(labels) -> list[str]:
-    """Class names for integer labels: a list, a NumPy array or an NDArray
-    (d2l-compatible helper)."""
+def get_fashion_mnist_labels(labels: Sequence[int] | np.ndarray | mx.nd.NDArray) -> list[str]:
+    """Class names for integer labels (d2l-compatible helper).
+
+    Args:
+        labels: A list, a NumPy array or an NDArray of class indices.
+
+    Returns:
+        One name from :data:`CLASS_NAMES` per label.
+    """
     if hasattr(labels, "asnumpy"):
         labels = labels.asnumpy()
     return [CLASS_NAMES[int(i)] for i in np.asarray(labels).reshape(-1)]
-
-
-# --------------------------------------------------------------------------- batching
-
-
-def _is_index(x: object) -> bool:
-    """An integer (NumPy's too) that is not a bool."""
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-class ArrayLoader:
-    """Mini-batches of ``(X, y)`` NDArrays from in-memory uint8 images.
-
-    ``X``: float32 ``(B, 1, S, S)`` in [0, 1] with ``S = resize or 28``;
-    ``y``: float32 ``(B,)``. Both on ``ctx`` (default ``mx.cpu()``).
-
-    With ``shuffle=True`` each epoch (each ``iter()``) uses a fresh
-    permutation drawn from a generator seeded by ``(seed, epoch)``, so runs are
-    reproducible and epochs differ. ``set_epoch`` picks the next epoch number
-    (e.g. when resuming). All work is done per batch, vectorised. :meth:`shard` gives
-    one worker's part of every epoch for distributed training.
-    """
-
-    def __init__(
-        self,
-        images: np.ndarray,
-        labels: np.ndarray,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        resize: int | None = None,
-        last_batch: str = "keep",
-        ctx: mx.Context | None = None,
-    ) -> None:
-        images = np.asarray(images)
-        labels = np.asarray(labels)
-        if images.ndim != 3:
-            raise ValueError(f"images must have shape (N, H, W), got {images.shape}")
-        if labels.shape != (images.shape[0],):
-            raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
-        if not _is_index(batch_size) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if resize is not None:
-            if not _is_index(resize):
-                raise ValueError(f"resize must be None or an integer >= 28, got {resize!r}")
-            if resize < 28:
-                raise ValueError(
-                    f"resize={resize} is too small: the minimum is 28 (the native size); "
-                    f"use resize=None for 28x28 inputs"
-                )
-        if last_batch not in ("keep", "discard"):
-            raise ValueError(f"last_batch must be 'keep' or 'discard', got {last_batch!r}")
-        self.images = images
-        self.labels = labels.astype(np.float32)
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.seed = int(seed)
-        self.resize = (
-            None if resize is None or resize == images.shape[1] == images.shape[2] else int(resize)
-        )
-        self.last_batch = last_batch
-        self.ctx = ctx if ctx is not None else mx.cpu()
-        self.epoch = 0
-        self.shard_rank, self.shard_count, self.shard_even = 0, 1, True
-
-    def shard(self, rank: int, count: int, even: bool = True) -> ArrayLoader:
-        """Worker ``rank``'s part of every epoch when ``count`` workers share the data.
-
-        Every worker draws the same permutation of all the examples for an epoch (the
-        ``(seed, epoch)`` generator) and takes its own part of it, so the shards of an
-        epoch are disjoint and each epoch deals the examples out afresh. With ``even``,
-        batch ``i`` of the ``count`` workers put together is batch ``i`` of this loader
-        with ``count * batch_size`` examples per batch.
-
-        Args:
-            rank: this worker, in ``[0, count)``.
-            count: the number of workers.
-            even: ``True`` (for training): ``N // count`` examples each, so that every
-                worker has batches of the same sizes; the ``N % count`` examples left over
-                change from epoch to epoch. ``False`` (for
-                evaluation): every ``count``-th example from ``rank`` on, all of them used.
-
-        Returns:
-            A new loader over the same arrays (nothing is copied).
-
-        Raises:
-            ValueError: ``rank`` outside ``[0, count)``, or fewer examples than workers.
-        """
-        if not (_is_index(count) and count >= 1 and _is_index(rank) and 0 <= rank < count):
-            raise ValueError(f"shard needs 0 <= rank < count, got rank={rank!r}, "
-                             f"count={count!r}; pass the kvstore's rank and num_workers")
-        if self.images.shape[0] < count:
-            raise ValueError(f"{self.images.shape[0]} examples cannot be shared by {count} "
-                             "workers; use fewer workers or more data")
-        part = copy.copy(self)
-        part.shard_rank, part.shard_count, part.shard_even = int(rank), int(count), bool(even)
-        return part
-
-    @property
-    def num_examples(self) -> int:
-        """Number of examples an epoch yields (this worker's, for a shard; before
-        ``last_batch``)."""
-        n, count = int(self.images.shape[0]), self.shard_count
-        if count == 1:
-            return n
-        return n // count if self.shard_even else len(range(self.shard_rank, n, count))
-
-    @property
-    def image_size(self) -> int:
-        """Side length ``S`` of the batches' images."""
-        return int(self.resize or self.images.shape[1])
-
-    def __len__(self) -> int:
-        n, b = self.num_examples, self.batch_size
-        return n // b if self.last_batch == "discard" else -(-n // b)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Make the next ``iter()`` use the permutation of ``epoch``."""
-        self.epoch = int(epoch)
-
-    def order(self, epoch: int | None = None) -> np.ndarray:
-        """Example order for ``epoch`` (default: the next epoch)."""
-        epoch = self.epoch if epoch is None else epoch
-        n = int(self.images.shape[0])
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, epoch]).permutation(n)
-        else:
-            order = np.arange(n)
-        if self.shard_count == 1:
-            return order
-        rank, count, batch = self.shard_rank, self.shard_count, self.batch_size
-        if not self.shard_even:
-            return order[rank::count]
-        # Batch i of every worker together is batch i of one loader with count x batch_size.
-        full = n // (count * batch) * count * batch
-        head = order[:full].reshape(-1, count, batch)[:, rank, :].ravel()
-        tail = (n - full) // count
-        return np.concatenate([head, order[full + rank * tail:full + (rank + 1) * tail]])
-
-    def _batch(self, idx: np.ndarray) -> tuple[mx.nd.NDArray, mx.nd.NDArray]:
-        x = self.images[idx][:, None, :, :]  # (B, 1, H, W) uint8, one vectorised gather
-        X = mx.nd.array(x, ctx=self.ctx, dtype=np.float32) / 255.0
-        if self.resize is not None:
-            X = mx.nd.contrib.BilinearResize2D(
-                X, height=self.resize, width=self.resize, align_corners=False
-            )
-            X = mx.nd.clip(X, 0.0, 1.0)
-        y = mx.nd.array(self.labels[idx], ctx=self.ctx, dtype=np.float32)
-        return X, y
-
-    def __iter__(self) -> Iterator[tuple[mx.nd.NDArray, mx.nd.NDArray]]:
-        order = self.order()
-        self.epoch += 1
-        n_batches = len(self)
-        for i in range(n_batches):
-            yield self._batch(order[i * self.batch_size : (i + 1) * self.batch_size])
-
-    def __repr__(self) -> str:
-        return (
-            f"ArrayLoader(num_examples={self.num_examples}, batch_size={self.batch_size}, "
-            f"shuffle={self.shuffle}, seed={self.seed}, resize={self.resize}, "
-            f"last_batch={self.last_batch!r}"
-            + (f", shard={self.shard_rank}/{self.shard_count}" if self.shard_count > 1 else "")
-            + ")"
-        )
-
-
-def load_data(
-    batch_size: int,
-    resize: int | None = None,
-    subset: bool = False,
-    data_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    download: bool = True,
-    *,
-    limit: int | None = None,
-    test_limit: int | None = None,
-    last_batch: str = "keep",
-    ctx: mx.Context | None = None,
-) -> tuple[ArrayLoader, ArrayLoader]:
-    """Fashion-MNIST as ``(train_loader, test_loader)``, like d2l's
-    ``load_data_fashion_mnist``: training batches shuffled (seeded), test
-    batches in order. Batches are ``X`` float32 ``(B, 1, S, S)`` in [0, 1],
-    ``y`` float32 ``(B,)``. ``limit``/``test_limit`` cap the example counts
-    (class-balanced) for quick runs; ``test_limit`` defaults to ``limit``.
-    """
-    if test_limit is None:
-        test_limit = limit
-    # Validate loader arguments before touching the disk or the network.
-    ArrayLoader(
-        np.zeros((1, 28, 28), np.uint8),
-        np.zeros(1),
-        batch_size,
-        resize=resize,
-        last_batch=last_batch,
-    )
-    train_x, train_y = load_fashion_mnist(
-        "train", data_dir, download=download, subset=subset, limit=limit
-    )
-    test_x, test_y = load_fashion_mnist(
-        "test", data_dir, download=download, subset=subset, limit=test_limit
-    )
-    train = ArrayLoader(
-        train_x,
-        train_y,
-        batch_size,
-        shuffle=True,
-        seed=seed,
-        resize=resize,
-        last_batch=last_batch,
-        ctx=ctx,
-    )
-    test = ArrayLoader(
-        test_x,
-        test_y,
-        batch_size,
-        shuffle=False,
-        seed=seed,
-        resize=resize,
-        last_batch="keep",
-        ctx=ctx,
-    )
-    return train, test

@@ -8,6 +8,9 @@ Layout (all integers big-endian)::
 Files may be gzip-compressed or raw; compression is detected from the first
 two bytes, not the file name. Anything malformed raises
 :class:`~gluon_densenet.data.errors.CorruptDataError` naming the file.
+
+Hand-written because MXNet's ``gluon.data.vision.FashionMNIST`` opens only gzip files
+and skips the IDX header without checking it, so a damaged file gives no clear error.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ PathLike = str | os.PathLike
 
 
 def _corrupt(path: PathLike, problem: str) -> CorruptDataError:
+    """The error for a malformed file: what is wrong, and what to do."""
     return CorruptDataError(
         f"{os.fspath(path)}: {problem}. The file is damaged or is not an IDX file; "
         f"delete it and download it again (or copy it again from where you got it)."
@@ -48,7 +52,17 @@ def _corrupt(path: PathLike, problem: str) -> CorruptDataError:
 
 
 def read_idx_payload(path: PathLike) -> bytes:
-    """Return the decompressed bytes of an IDX file (gzip or raw)."""
+    """The decompressed bytes of an IDX file.
+
+    Args:
+        path: The file, gzip-compressed or raw.
+
+    Returns:
+        Its content, decompressed if it was compressed.
+
+    Raises:
+        CorruptDataError: A broken gzip stream.
+    """
     path = Path(path)
     data = path.read_bytes()
     if data[:2] != _GZIP_MAGIC:
@@ -62,8 +76,16 @@ def read_idx_payload(path: PathLike) -> bytes:
 def parse_idx(payload: bytes, source: PathLike = "<bytes>") -> np.ndarray:
     """Parse decompressed IDX bytes.
 
-    Returns uint8 ``(count, rows, cols)`` for images, ``(count,)`` for labels.
-    ``source`` is only used in error messages.
+    Args:
+        payload: The bytes.
+        source: Where they come from, for error messages.
+
+    Returns:
+        A uint8 array: ``(count, rows, cols)`` for images, ``(count,)`` for labels.
+
+    Raises:
+        CorruptDataError: Short or unknown header, or a data size other than the
+            header promises.
     """
     if len(payload) < 8:
         raise _corrupt(source, f"only {len(payload)} bytes, too short for an IDX header")
@@ -102,28 +124,54 @@ def parse_idx(payload: bytes, source: PathLike = "<bytes>") -> np.ndarray:
 
 
 def read_idx(path: PathLike) -> np.ndarray:
-    """Read an IDX file (gzip or raw) into a uint8 array.
+    """Read an IDX file into a uint8 array.
 
-    Images: ``(count, rows, cols)``; labels: ``(count,)``.
+    Args:
+        path: The file, gzip-compressed or raw.
+
+    Returns:
+        ``(count, rows, cols)`` for images, ``(count,)`` for labels.
+
+    Raises:
+        CorruptDataError: The file is malformed.
     """
     return parse_idx(read_idx_payload(path), path)
 
 
-def payload_sha1(path: PathLike) -> str:
-    """sha1 hex digest of the *decompressed* content of ``path``.
+def payload_sha1(source: PathLike | bytes) -> str:
+    """sha1 hex digest of an IDX file's *decompressed* content.
 
-    This is the same for a ``.gz`` file and its uncompressed twin, whatever
-    gzip settings produced the container.
+    The same for a ``.gz`` file and its uncompressed twin, whatever gzip settings
+    produced the container.
+
+    Args:
+        source: The decompressed bytes, or a file (gzip or raw) to read them from.
+
+    Returns:
+        The digest, 40 hex digits.
+
+    Raises:
+        CorruptDataError: ``source`` is a file with a broken gzip stream.
     """
-    return hashlib.sha1(read_idx_payload(path)).hexdigest()
+    payload = source if isinstance(source, bytes) else read_idx_payload(source)
+    return hashlib.sha1(payload).hexdigest()
 
 
 def write_idx(path: PathLike, array: np.ndarray, compress: bool | None = None) -> Path:
-    """Write a uint8 array as an IDX file and return its path.
+    """Write an array as an IDX file.
 
-    ``array`` is ``(N, rows, cols)`` (images) or ``(N,)`` (labels) with values
-    in 0..255. ``compress=None`` gzips when the name ends in ``.gz``. Gzip
-    output uses ``mtime=0`` so identical input gives identical bytes.
+    Gzip output uses ``mtime=0``, so identical input gives identical bytes.
+
+    Args:
+        path: The file to write.
+        array: ``(N, rows, cols)`` images or ``(N,)`` labels, values in 0..255.
+        compress: Gzip the file; ``None`` gzips when the name ends in ``.gz``.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: ``array`` has another number of dimensions, or values outside 0..255.
     """
     path = Path(path)
     arr = np.asarray(array)
