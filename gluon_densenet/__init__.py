@@ -30,15 +30,16 @@ __version__ = "0.1.0"
 _EXPORTS = {
     **dict.fromkeys(["DENSENET_SPECS", "MODELS", "DenseBlock", "DenseNet", "DenseNetSpec",
                      "bottleneck_layer", "conv_block", "count_parameters",
-                     "count_weighted_layers", "densenet", "densenet21_d2l",
-                     "densenet63_classic", "densenet121", "densenet161", "densenet169",
-                     "densenet201", "densenet264", "densenet_bc", "densenet_tiny",
-                     "format_summary", "get_model", "summary", "transition_block"], "models"),
+                     "count_weighted_layers", "densenet21_d2l", "densenet63_classic",
+                     "densenet264", "densenet_bc", "densenet_tiny", "format_summary",
+                     "get_model", "summary", "transition_block"], "models"),
     **dict.fromkeys(["describe_devices", "gpu_memory_info", "gpu_status", "num_gpus",
                      "try_all_gpus", "try_gpu"], "runtime.devices"),
     **dict.fromkeys(["History", "evaluate", "predict", "train"], "training"),
     **dict.fromkeys(["CLASS_NAMES", "load_data"], "data"),
-    **dict.fromkeys(["freeze_features", "from_model_zoo", "from_torchvision",
+    # the pretrained-aware factories: densenet121(pretrained=True) as well as random weights
+    **dict.fromkeys(["densenet", "densenet121", "densenet161", "densenet169", "densenet201",
+                     "freeze_features", "from_model_zoo", "from_torchvision",
                      "replace_classifier", "set_features_lr_mult", "unfreeze_features"],
                     "pretrained"),
 }

@@ -41,7 +41,7 @@ def test_summary_rejects_too_small_input(capsys):
 
 def test_unknown_model_lists_valid_names(capsys):
     line = error_line(["summary", "--model", "densenet-121"], capsys)
-    assert "Did you mean 'densenet121'" in line and "Valid names" in line
+    assert "did you mean 'densenet121'" in line and "valid names" in line
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -131,7 +131,7 @@ BAD_TRAIN_OPTIONS = [
     (["--test-subset", "0"], "--test-subset must be at least 1, got 0"),
     (["--test-subset", "1001"], "--test-subset 1001 is more than the 1,000 test images"),
     (["--resize", "20"], "--resize 20 is smaller than Fashion-MNIST's 28×28 images"),
-    (["--model", "densenet-121"], "Did you mean 'densenet121'?"),
+    (["--model", "densenet-121"], "did you mean 'densenet121'?"),
     (["--model", "resnet18_v1"], "--model resnet18_v1 takes 3-channel images"),
     (["--optimizer", "sgdd"], "--optimizer 'sgdd': unknown optimizer 'sgdd'; did you mean 'sgd'?"),
     (["--schedule", "linear"], "argument --schedule: invalid choice: 'linear'"),

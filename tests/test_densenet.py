@@ -4,13 +4,16 @@ import pytest
 
 from gluon_densenet.models import (
     DENSENET_SPECS,
+    MODELS,
     DenseNet,
     count_parameters,
     count_weighted_layers,
+    densenet,
     densenet21_d2l,
     densenet63_classic,
     densenet121,
     densenet_bc,
+    densenet_tiny,
     get_model,
 )
 
@@ -102,7 +105,7 @@ def test_hybridized_equals_imperative(factory, kw):
 
 
 def test_get_model_suggests_on_typo():
-    with pytest.raises(ValueError, match="Did you mean 'densenet121'"):
+    with pytest.raises(ValueError, match="did you mean 'densenet121'"):
         get_model("densenet12")
     with pytest.raises(ValueError, match="densenet_bc"):
         get_model("resnet50")
@@ -151,3 +154,103 @@ def test_tiny_densenet_is_a_small_working_net():
     net.initialize()
     assert net(mx.nd.zeros((2, 1, 32, 32))).shape == (2, 10)
     assert count_parameters(net) < 20_000
+
+
+@pytest.mark.parametrize("depth", sorted(DENSENET_SPECS))
+def test_table_factories_are_named_and_documented_from_the_spec(depth):
+    factory, spec = MODELS[f"densenet{depth}"], DENSENET_SPECS[depth]
+    assert factory.__name__ == factory.__qualname__ == f"densenet{depth}"
+    assert factory.__module__ == "gluon_densenet.models.densenet"
+    first = factory.__doc__.splitlines()[0]
+    assert f"k={spec.growth_rate}, {spec.init_features} init features" in first
+    assert "-".join(map(str, spec.block_config)) in first
+    assert f"{spec.weighted_layers} weighted layers" in first
+    net = factory(classes=7)
+    assert (net.block_config, net.growth_rate, net.init_features, net.classes) == (
+        spec.block_config, spec.growth_rate, spec.init_features, 7)
+
+
+def test_factory_order_is_the_tables():
+    assert list(MODELS) == ["densenet121", "densenet161", "densenet169", "densenet201",
+                            "densenet264", "densenet_bc", "densenet63_classic",
+                            "densenet21_d2l", "densenet_tiny"]
+
+
+@pytest.mark.parametrize("build", [
+    lambda: densenet121(pretrained=True),
+    lambda: densenet(121, pretrained=False),
+    lambda: densenet_tiny(root="/tmp"),
+    lambda: get_model("densenet121", pretrained=True),
+    lambda: get_model("resnet18_v1", pretrained=True),
+])
+def test_model_builders_send_weights_requests_to_pretrained(build):
+    with pytest.raises(TypeError) as err:
+        build()
+    message = str(err.value)
+    assert "gluon_densenet.densenet121(pretrained=True)" in message
+    assert "gluon_densenet.pretrained" in message and "\n" not in message
+
+
+def _tiny_net(**kwargs):
+    mx.random.seed(0)
+    net = densenet_tiny(classes=5, in_channels=1, **kwargs)
+    net.initialize(mx.init.Xavier())
+    return net
+
+
+@pytest.mark.parametrize("memory_efficient", [False, True])
+def test_forward_features_feed_the_classifier(memory_efficient):
+    net = _tiny_net(memory_efficient=memory_efficient)
+    x = mx.nd.random.uniform(shape=(3, 1, 32, 32))
+    features = net.forward_features(x)
+    assert features.shape == (3, net.num_features)
+    np.testing.assert_allclose(net.output(features).asnumpy(), net(x).asnumpy(), rtol=1e-5,
+                               atol=1e-6)
+    with mx.autograd.record():                 # the memory-efficient path, layer by layer
+        recorded = net.forward_features(x)
+    recorded.backward()
+    assert recorded.shape == (3, net.num_features)
+    assert np.abs(net.features[0].weight.grad().asnumpy()).sum() > 0
+    with pytest.raises(ValueError, match="at least"):
+        net.forward_features(mx.nd.ones((1, 1, 2, 2)))
+
+
+@pytest.mark.parametrize("flags", [None, {}, {"static_alloc": True, "static_shape": True}])
+def test_reset_classifier_keeps_the_features_and_the_hybridization(flags):
+    net = _tiny_net()
+    x = mx.nd.random.uniform(shape=(2, 1, 32, 32))
+    if flags is not None:
+        net.hybridize(**flags)
+    features = net.forward_features(x).asnumpy()
+    assert net(x).shape == (2, 5)             # a cached graph with the old head
+    before = {k: p.data().asnumpy().copy() for k, p in net.features.collect_params().items()}
+    old = net.output
+    head = net.reset_classifier(7)
+    assert net.output is head is not old and net.classes == 7
+    assert head.weight.shape == (7, net.num_features) and head.bias.shape == (7,)
+    assert head.weight.list_ctx() == [mx.cpu()] and np.abs(head.weight.data().asnumpy()).sum() > 0
+    after = net.features.collect_params()
+    assert all(np.array_equal(before[k], p.data().asnumpy()) for k, p in after.items())
+    assert net(x).shape == (2, 7)
+    np.testing.assert_allclose(net(x).asnumpy(), head(mx.nd.array(features)).asnumpy(),
+                               rtol=1e-5, atol=1e-6)
+    if flags is not None:
+        assert head._active and dict(head._flags) == dict(net._flags)
+    with mx.autograd.record():
+        loss = net(x).sum()
+    loss.backward()
+    assert np.abs(head.weight.grad().asnumpy()).sum() > 0
+
+
+def test_reset_classifier_of_a_memory_efficient_net_and_its_checks():
+    net = _tiny_net(memory_efficient=True)
+    net.reset_classifier(3, init=mx.init.Zero())
+    x = mx.nd.random.uniform(shape=(2, 1, 32, 32))
+    with mx.autograd.record():
+        out = net(x)
+    out.backward()
+    assert out.shape == (2, 3) and not out.asnumpy().any()
+    for bad in (0, 2.0, "10", True, None):
+        with pytest.raises(ValueError, match="positive integer"):
+            net.reset_classifier(bad)
+    assert net.reset_classifier(np.int64(4)).weight.shape == (4, net.num_features)

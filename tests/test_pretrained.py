@@ -258,7 +258,36 @@ def test_a_repository_without_the_file_is_explained(tmp_path, model_store_mirror
 
 def test_pretrained_depths_are_those_of_the_model_zoo():
     with pytest.raises(ValueError, match="MXNet's model zoo has no DenseNet-264"):
-        densenet264(pretrained=True)
+        gluon_densenet.pretrained.densenet(264, pretrained=True)
+    with pytest.raises(TypeError, match=r"use gluon_densenet\.densenet121\(pretrained=True\)"):
+        densenet264(pretrained=True)        # the models' builder: random weights only
+
+
+def test_the_top_level_factories_are_the_pretrained_aware_ones():
+    from gluon_densenet import models, pretrained
+    for depth in PRETRAINED_DEPTHS:
+        name = f"densenet{depth}"
+        factory = getattr(gluon_densenet, name)
+        assert factory is getattr(pretrained, name) is not getattr(models, name)
+        assert factory.__name__ == factory.__qualname__ == name
+        assert factory.__module__ == "gluon_densenet.pretrained.factories"
+        assert "pretrained=True" in factory.__doc__
+        assert getattr(models, name).__doc__.splitlines()[0] in factory.__doc__
+    assert gluon_densenet.densenet is pretrained.densenet
+    assert gluon_densenet.densenet264 is models.densenet264
+
+
+def test_without_pretrained_the_factories_build_the_models_net():
+    from gluon_densenet import models, pretrained
+    ours = densenet121(classes=10, in_channels=1, memory_efficient=True, root="/nonexistent")
+    theirs = models.densenet121(classes=10, in_channels=1, memory_efficient=True)
+    assert type(ours) is type(theirs) is models.DenseNet
+    assert [p.shape for p in ours.collect_params().values()] == [
+        p.shape for p in theirs.collect_params().values()]
+    assert ours.memory_efficient and ours.classes == 10
+    assert pretrained.densenet(169, classes=3).block_config == (6, 12, 32, 32)
+    with pytest.raises(ValueError, match="no DenseNet spec for depth 100"):
+        pretrained.densenet(100)
 
 
 # --- torchvision ------------------------------------------------------------------------
@@ -388,6 +417,33 @@ def test_frozen_features_are_a_fixed_function(hybridize, memory_efficient):
     changed = _changed(before, net)
     assert "features.0.weight" in changed and "features.1.running_mean" in changed
     assert net.features[1].running_mean.grad_req == "null"
+
+
+def _bn_modes(net, x):
+    """The features' outputs in training mode, and in inference mode."""
+    with autograd.record():
+        training = net.features(x).asnumpy()
+    return training, net.features(x).asnumpy()
+
+
+@pytest.mark.parametrize("hybridized", ["whole", "features only"])
+def test_freezing_a_hybridized_net_rebuilds_its_graph(hybridized):
+    net = _tiny()
+    flags = {"static_alloc": True, "static_shape": True}
+    (net if hybridized == "whole" else net.features).hybridize(**flags)
+    x = mx.nd.array(_batch(size=32, n=8))
+    training, inference = _bn_modes(net, x)    # cached graphs, BatchNorm on batch statistics
+    assert _max_diff(training, inference) > 1e-3
+    freeze_features(net)
+    training, inference = _bn_modes(net, x)
+    assert _max_diff(training, inference) == 0
+    unfreeze_features(net)
+    training, inference = _bn_modes(net, x)
+    assert _max_diff(training, inference) > 1e-3
+    hybridized_blocks = [net, net.features] if hybridized == "whole" else [net.features]
+    for block in hybridized_blocks:           # still hybridized, with the same flags
+        assert block._active and flags.items() <= dict(block._flags).items()
+    assert net._active == (hybridized == "whole")
 
 
 def test_features_learning_rate_multiplier():

@@ -55,20 +55,24 @@ def bottleneck_layer(growth_rate: int, bn_size: int = 4, dropout: float = 0.0,
 
 
 class DenseBlock(nn.HybridBlock):
-    """``num_layers`` layers, each fed the concatenation of all earlier outputs.
+    """``num_layers`` layers, each fed the concatenation of all earlier outputs:
+    ``(N, C, H, W) → (N, C + L·k, H, W)``.
 
-    ``(N, C, H, W) → (N, C + num_layers·k, H, W)``. With ``bn_size=None`` each layer
-    is a :func:`conv_block` (the original DenseNet); with ``bn_size`` set it is a
-    :func:`bottleneck_layer` (DenseNet-B).
+    Args:
+        num_layers: *L*, the layers of the block.
+        growth_rate: *k*, the channels each layer adds.
+        bn_size: ``None`` for :func:`conv_block` layers (the original DenseNet), a number
+            for :func:`bottleneck_layer` ones of width ``bn_size·k`` (DenseNet-B).
+        dropout: dropout after each bottleneck layer.
+        in_channels: *C*, if known: every parameter shape is then known straight after
+            ``initialize()``.
+        memory_efficient: under ``autograd.record()``, keep only the layers' outputs and
+            recompute each layer (concat → BN → ReLU → conv) during ``backward()``
+            (:mod:`gluon_densenet.models.memory_efficient`): the same parameters, outputs
+            and gradients, less training memory. Outside ``record()`` nothing changes.
 
-    ``in_channels`` (optional) lets every parameter shape be known before the first
-    forward pass, so parameters can be counted straight after ``initialize()``.
-
-    ``memory_efficient=True``: under ``autograd.record()`` the block keeps only its layers'
-    narrow outputs and recomputes each layer (concat → BN → ReLU → conv) during
-    ``backward()`` (:mod:`gluon_densenet.models.memory_efficient`): the same parameters, outputs
-    and gradients, far less training memory, some extra time, in the ordinary training
-    loop. Its forward outside ``record()`` is unchanged.
+    Raises:
+        ValueError: ``num_layers`` or ``growth_rate`` below 1, or dropout without bottleneck.
     """
 
     def __init__(self, num_layers: int, growth_rate: int, bn_size: int | None = None,

@@ -1,13 +1,14 @@
 """Models by name: the DenseNet family, and the model zoo's ResNets to compare against."""
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
+from typing import Any
 
 from mxnet.gluon import HybridBlock
 from mxnet.gluon.model_zoo import vision
 
-from .densenet import FACTORIES, DenseNet
+from ..validation import did_you_mean
+from .densenet import FACTORIES, DenseNet, refuse_weight_options
 
 __all__ = ["MODELS", "REFERENCE_MODELS", "get_model", "model_names"]
 
@@ -25,22 +26,24 @@ def model_names() -> list[str]:
     return list(MODELS) + list(REFERENCE_MODELS)
 
 
-def get_model(name: str, **kwargs) -> HybridBlock:
+def get_model(name: str, **kwargs: Any) -> HybridBlock:
     """Build a model by name with random weights.
 
     ``get_model("densenet121", classes=10, in_channels=1)``; a name in
-    :data:`REFERENCE_MODELS` builds MXNet's model-zoo net (``pretrained=False``, no download).
+    :data:`REFERENCE_MODELS` builds MXNet's model-zoo net (no download).
 
     Raises:
         ValueError: an unknown name (with the closest valid one), or ``in_channels`` other
             than 3 for a model-zoo ResNet.
+        TypeError: ``pretrained=`` or ``root=``: weights come from
+            :mod:`gluon_densenet.pretrained`.
     """
+    refuse_weight_options(kwargs)
     if name in MODELS:
         return MODELS[name](**kwargs)
     if name in REFERENCE_MODELS:
         if kwargs.pop("in_channels", 3) != 3:
             raise ValueError(f"{name} from MXNet's model zoo takes 3-channel input only")
         return vision.get_model(name, pretrained=False, **kwargs)
-    close = difflib.get_close_matches(name, model_names(), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown model {name!r}.{hint} Valid names: {', '.join(model_names())}")
+    raise ValueError(f"unknown model {name!r}; {did_you_mean(name, model_names())}"
+                     f"valid names: {', '.join(model_names())}")

@@ -1,11 +1,13 @@
-"""Counting and summarising a Gluon network: learnable parameters, weighted layers,
-and a layer-by-layer table of output shapes."""
+"""Counting and summarising a Gluon network: learnable parameters, weighted layers, a
+layer-by-layer table of output shapes, and the hybridization state that table must keep."""
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import mxnet as mx
 from mxnet.gluon import nn
@@ -25,10 +27,7 @@ def count_parameters(net: mx.gluon.Block) -> int:
         if p.shape is None or any(d == 0 for d in p.shape):
             raise ValueError(f"parameter {name} has unknown shape {p.shape}: run one forward "
                              "pass (or build the net with in_channels set) before counting")
-        size = 1
-        for d in p.shape:
-            size *= d
-        total += size
+        total += math.prod(p.shape)
     return total
 
 
@@ -46,25 +45,57 @@ def count_weighted_layers(net: mx.gluon.Block) -> int:
     return count
 
 
+def _children(block: mx.gluon.Block) -> list[tuple[str, mx.gluon.Block]]:
+    # MXNet 1.9's Block has no public accessor for its named direct children.
+    return list(block._children.items())
+
+
+def hybridization(block: mx.gluon.Block) -> dict[str, Any] | None:
+    """The arguments ``block`` was last hybridized with (``static_alloc``, ``static_shape``,
+    ``backend`` ...), for ``block.hybridize(True, **them)``; ``None`` if it runs
+    imperatively.
+
+    MXNet 1.9 offers no public getter for this state, hence ``_active``, ``_flags`` and
+    ``_backend``.
+    """
+    if not getattr(block, "_active", False):
+        return None
+    state = dict(getattr(block, "_flags", []))
+    if getattr(block, "_backend", None):
+        state.update(backend=block._backend, **getattr(block, "_backend_opts", {}))
+    return state
+
+
+def rebuild_graphs(block: mx.gluon.Block) -> None:
+    """Make every hybridized block in ``block`` trace its graph again on its next call,
+    hybridized as before: needed after a change the graph reads only when traced (a
+    BatchNorm's ``use_global_stats``).
+
+    Gluon's public way: ``hybridize(active, clear=True, ...)`` drops the cached graphs of a
+    block and its children; it also resets their flags, hence the block's own state again.
+    """
+    state = hybridization(block)
+    if state is not None:
+        block.hybridize(True, clear=True, **state)     # its children take the same state
+        return
+    for _, child in _children(block):
+        rebuild_graphs(child)
+
+
 @contextmanager
 def imperative(net: mx.gluon.Block) -> Iterator[None]:
     """Run ``net`` imperatively inside the ``with``; afterwards its hybridization is exactly
-    what it was, flags such as ``static_alloc`` included.
-
-    MXNet 1.9 offers no public getter for a block's hybridization state, hence ``_active``
-    and ``_flags``; ``hybridize()`` sets every child to the parent's state, so restoring the
-    parent's restores the children's.
-    """
-    active = getattr(net, "_active", False)
-    if not active:
+    what it was, flags such as ``static_alloc`` included (``hybridize()`` sets every child
+    to the parent's state, so restoring the parent's restores the children's)."""
+    state = hybridization(net)
+    if state is None:
         yield
         return
-    flags = dict(getattr(net, "_flags", []))
     net.hybridize(False)
     try:
         yield
     finally:
-        net.hybridize(True, **flags)
+        net.hybridize(True, **state)
 
 
 @dataclass
@@ -78,8 +109,7 @@ class LayerRow:
 
 def _blocks_at(block: mx.gluon.Block, path: str, depth: int,
                max_depth: int | None) -> list[tuple[str, mx.gluon.Block]]:
-    # MXNet 1.9's Block has no public accessor for its named direct children.
-    children = list(block._children.items())
+    children = _children(block)
     if not children or (max_depth is not None and depth == max_depth):
         return [(path, block)]
     found = []

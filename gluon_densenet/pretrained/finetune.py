@@ -17,29 +17,20 @@ train on other features than it is tested on.)
 """
 from __future__ import annotations
 
-import operator
-
 import mxnet as mx
 from mxnet.gluon import nn
 
 from ..models.densenet import DenseNet
+from ..models.summary import rebuild_graphs
 
 __all__ = ["freeze_features", "replace_classifier", "set_features_lr_mult",
            "unfreeze_features"]
 
 
-def _devices(block: nn.Block) -> list[mx.Context]:
-    for param in block.collect_params().values():
-        try:
-            return param.list_ctx()
-        except RuntimeError:                     # not initialised yet
-            continue
-    return [mx.cpu()]
-
-
 def replace_classifier(net: DenseNet, classes: int, init: mx.init.Initializer | None = None,
                        ctx: mx.Context | list[mx.Context] | None = None) -> nn.Dense:
-    """Give ``net`` a new classifier with ``classes`` outputs (``num_features → classes``).
+    """Give ``net`` a new, randomly initialised classifier ``num_features → classes``
+    (:meth:`~gluon_densenet.models.DenseNet.reset_classifier`).
 
     Args:
         net: the DenseNet.
@@ -53,19 +44,7 @@ def replace_classifier(net: DenseNet, classes: int, init: mx.init.Initializer | 
     Raises:
         ValueError: ``classes`` is not a positive integer.
     """
-    try:
-        count = operator.index(classes)        # ints and NumPy integers, not 2.0 or "10"
-    except TypeError:
-        count = 0
-    if count < 1 or isinstance(classes, bool):
-        raise ValueError(f"classes must be a positive integer, got {classes!r}")
-    classes = count
-    with net.name_scope():
-        head = nn.Dense(classes, in_units=net.num_features)
-    net.output = head                            # registers the child, clears a cached graph
-    net.classes = classes
-    head.initialize(init or mx.init.Xavier(), ctx=ctx or _devices(net.features))
-    return head
+    return net.reset_classifier(classes, ctx=ctx, init=init)
 
 
 def _set_frozen(net: DenseNet, frozen: bool) -> None:
@@ -73,17 +52,17 @@ def _set_frozen(net: DenseNet, frozen: bool) -> None:
 
     def visit(block: nn.Block) -> None:
         if isinstance(block, nn.BatchNorm):
-            # No public setter in Gluon 1.9: the flag is read when the graph is built.
+            # No public setter in Gluon 1.9: the flag is read when the graph is traced.
             block._kwargs["use_global_stats"] = frozen
-        if isinstance(block, mx.gluon.HybridBlock):
-            block._clear_cached_op()             # rebuild the graph with the new flag
 
     net.apply(visit)
+    rebuild_graphs(net)
 
 
 def freeze_features(net: DenseNet) -> None:
     """Stop training ``net.features``: ``grad_req="null"`` for its parameters, and its
-    BatchNorm layers use their running statistics, so only the classifier learns."""
+    BatchNorm layers use their running statistics, so only the classifier learns. A
+    hybridized net keeps its flags and traces its graph again."""
     _set_frozen(net, True)
 
 
@@ -95,7 +74,11 @@ def unfreeze_features(net: DenseNet) -> None:
 
 def set_features_lr_mult(net: DenseNet, mult: float) -> None:
     """Train ``net.features`` at ``mult`` × the trainer's learning rate (``lr_mult``; the
-    classifier keeps 1×). ``mult=0.1`` is the usual fine-tuning choice."""
+    classifier keeps 1×). ``mult=0.1`` is the usual fine-tuning choice.
+
+    Raises:
+        ValueError: ``mult`` is negative (or NaN).
+    """
     if not mult >= 0:
         raise ValueError(f"the learning-rate multiplier must be ≥ 0, got {mult}")
     net.features.collect_params().setattr("lr_mult", float(mult))

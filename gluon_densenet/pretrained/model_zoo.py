@@ -23,7 +23,9 @@ from mxnet.gluon import HybridBlock
 from mxnet.gluon.model_zoo import model_store, vision
 
 from ..models.densenet import DenseNet
-from .weights import build, check_depth, layers_per_block, params_by_name
+from ..models.params import params_by_name
+from ..validation import first_line
+from .weights import build, check_depth, layers_per_block
 
 __all__ = ["PretrainedWeightsUnavailable", "from_model_zoo", "model_zoo_file",
            "pretrained_densenet"]
@@ -83,8 +85,8 @@ def _why(err: Exception) -> str:
         return "no connection" + (f": {errno.group(0)}" if errno else "")
     if type(err) is RuntimeError:                # MXNet's download: any status but 200
         return "the server did not answer 200 OK"
-    first = str(err).splitlines()[0] if str(err) else ""
-    return f"{type(err).__name__}: {first[:120]}" if first else type(err).__name__
+    first = first_line(err, 120)
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
 
 
 def _shown(path: str) -> str:
@@ -145,7 +147,7 @@ def from_model_zoo(source: HybridBlock | str | os.PathLike, depth: int = 121,
             of one, in either of MXNet's formats.
         depth: one of :data:`~.weights.PRETRAINED_DEPTHS`; the source's must match.
         classes: ``None`` keeps the source's classifier; a number replaces it with a new,
-            randomly initialised one (:func:`~.finetune.replace_classifier`).
+            randomly initialised one (:meth:`~gluon_densenet.models.DenseNet.reset_classifier`).
         ctx: device for the parameters (default: the CPU).
         **kwargs: for :class:`~gluon_densenet.models.DenseNet`, e.g. ``in_channels=1``
             (the stem's RGB kernel summed over colour) or ``memory_efficient=True``.

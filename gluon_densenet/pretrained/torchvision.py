@@ -24,6 +24,7 @@ import mxnet as mx
 import numpy as np
 
 from ..models.densenet import DENSENET_SPECS, DenseNet
+from ..validation import first_line
 from .weights import build, check_depth, layers_per_block
 
 __all__ = ["from_torchvision", "read_state_dict", "torchvision_key_map"]
@@ -92,7 +93,7 @@ def _load_pth(path: str) -> Mapping:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:                     # torch raises many kinds for a bad file
         raise ValueError(f"{path} is not a PyTorch state_dict file ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0][:200]})") from None
+                         f"{first_line(err, 200)})") from None
 
 
 def torchvision_key_map(keys: Iterable[str], num_blocks: int = 4) -> dict[str, str]:

@@ -15,10 +15,9 @@ import mxnet as mx
 import numpy as np
 
 from ..models.densenet import DENSENET_SPECS, DenseNet, densenet
-from .finetune import replace_classifier
+from ..models.params import is_initialized, params_by_name
 
-__all__ = ["PRETRAINED_DEPTHS", "WeightMismatchError", "assign", "build", "check_depth",
-           "params_by_name"]
+__all__ = ["PRETRAINED_DEPTHS", "WeightMismatchError", "assign", "build", "check_depth"]
 
 #: Depths with ImageNet weights, in MXNet's model zoo and in torchvision alike.
 PRETRAINED_DEPTHS = (121, 161, 169, 201)
@@ -48,12 +47,6 @@ def check_depth(depth: int, where: str) -> None:
     if depth not in PRETRAINED_DEPTHS:
         raise ValueError(f"{where} has no DenseNet-{depth}; it has depths "
                          + ", ".join(map(str, PRETRAINED_DEPTHS)))
-
-
-def params_by_name(block: mx.gluon.Block) -> dict[str, mx.gluon.Parameter]:
-    """A block's parameters by structural name (``features.4.net.0.0.gamma``), as
-    ``save_parameters`` writes them."""
-    return block._collect_params_with_prefix()   # public only through save/load_parameters
 
 
 def depth_of(block_config: Iterable[int]) -> int | None:
@@ -106,9 +99,7 @@ def assign(net: DenseNet, arrays: Mapping[str, np.ndarray], source: str,
     ctx = ctx or mx.cpu()
     for key, param in ours.items():
         value = mx.nd.array(np.asarray(arrays[key]), dtype=param.dtype)
-        try:
-            param.list_ctx()                     # raises if never initialised
-        except RuntimeError:
+        if not is_initialized(param):
             param.initialize(mx.init.Zero(), ctx=ctx)
         param.set_data(value)
     return net
@@ -167,5 +158,5 @@ def build(arrays: dict[str, np.ndarray], names: dict[str, str], label: str, dept
     net = densenet(depth, classes=source_classes, **kwargs)
     assign(net, arrays, label, names, ctx, _depth_hint(found, depth))
     if classes is not None and classes != source_classes:
-        replace_classifier(net, classes, ctx=ctx)
+        net.reset_classifier(classes, ctx=ctx)
     return net
