@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 
 from gluon_densenet.data import ArrayLoader
-from gluon_densenet.distributed import check_kvstore, create_kvstore
+from gluon_densenet.distributed import BatchShard, check_kvstore, create_kvstore
 from gluon_densenet.distributed.launcher import LaunchError, describe_process, launch
 from gluon_densenet.training import train
-from gluon_densenet.training.loop import _BatchShard
 from tests.time_limits import limit
 
 WORKER = Path(__file__).parent / "stand_ins" / "distributed_worker.py"
@@ -109,9 +108,9 @@ def test_evaluation_shards_use_every_example_once():
 
 def test_any_iterable_is_shared_batch_by_batch_with_equal_counts():
     batches = list(range(7))
-    shards = [list(_BatchShard(batches, r, 3, even=True)) for r in range(3)]
+    shards = [list(BatchShard(batches, r, 3, even=True)) for r in range(3)]
     assert shards == [[0, 3], [1, 4], [2, 5]]
-    assert list(_BatchShard(batches, 0, 3, even=False)) == [0, 3, 6]
+    assert list(BatchShard(batches, 0, 3, even=False)) == [0, 3, 6]
 
 
 # ---------------------------------------------------------------------------- launcher

@@ -29,6 +29,7 @@ import mxnet as mx
 from mxnet import gluon
 
 from ..atomic_files import TMP_MARK, atomic_write, read_json, write_json
+from ..models.params import params_by_name
 from .history import History
 
 __all__ = ["CheckpointError", "CheckpointInfo", "META_FILE", "checkpoint_epoch",
@@ -303,7 +304,7 @@ def _check_params(directory: Path, path: Path, net: gluon.Block) -> None:
         raise CheckpointError(directory, f"{path.name} holds unnamed arrays, not the "
                                          "parameters of a network")
     # The structural names net.save_parameters writes (what net.load_parameters matches).
-    expected = net._collect_params_with_prefix()
+    expected = params_by_name(net)
     missing = sorted(set(expected) - set(saved))
     extra = sorted(set(saved) - set(expected))
     if missing or extra:

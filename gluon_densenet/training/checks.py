@@ -121,15 +121,17 @@ def _check_callables(net: Any, train_data: Any, test_data: Any, loss: Any, initi
         if data is None or not hasattr(data, "__iter__"):
             raise ValueError(f"{name} must be an iterable of (X, y) batches, got "
                              f"{type(data).__name__}; pass e.g. a DataLoader or load_data(...)")
-    if loss is not None and not callable(loss):
-        raise ValueError(f"loss must be a Gluon loss (or None for softmax cross-entropy), "
-                         f"got {loss!r}; pass e.g. gluon.loss.SoftmaxCrossEntropyLoss()")
-    if initializer is not None and not isinstance(initializer, mx.init.Initializer):
-        raise ValueError(f"initializer must be an mx.init.Initializer or None, got "
-                         f"{initializer!r}; pass e.g. mx.init.Xavier()")
-    if on_epoch_end is not None and not callable(on_epoch_end):
-        raise ValueError(f"on_epoch_end must be a function of the history or None, got "
-                         f"{on_epoch_end!r}; pass e.g. live_plot()")
+    optional = (  # name, value, whether it fits, what it must be, an example
+        ("loss", loss, callable(loss), "a Gluon loss (or None for softmax cross-entropy),",
+         "gluon.loss.SoftmaxCrossEntropyLoss()"),
+        ("initializer", initializer, isinstance(initializer, mx.init.Initializer),
+         "an mx.init.Initializer or None,", "mx.init.Xavier()"),
+        ("on_epoch_end", on_epoch_end, callable(on_epoch_end),
+         "a function of the history or None,", "live_plot()"),
+    )
+    for name, value, fits, what, example in optional:
+        if value is not None and not fits:
+            raise ValueError(f"{name} must be {what} got {value!r}; pass e.g. {example}")
 
 
 def _check_run(checkpoint_dir: Any, max_steps_per_epoch: Any, seed: Any, time_budget_s: Any,

@@ -1,11 +1,12 @@
-"""Small classification metrics on numpy arrays."""
+"""A confusion matrix on numpy arrays (accuracy is ``mx.metric.Accuracy``, as
+:func:`~gluon_densenet.training.evaluate` uses it)."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-__all__ = ["accuracy", "confusion_matrix"]
+__all__ = ["confusion_matrix"]
 
 
 def _as_int_labels(a: Any) -> np.ndarray:
@@ -29,10 +30,3 @@ def confusion_matrix(labels: Any, preds: Any, num_classes: int) -> np.ndarray:
     counts = np.bincount(y * num_classes + p, minlength=num_classes**2)
     return counts.reshape(num_classes, num_classes)
 
-
-def accuracy(labels: Any, preds: Any) -> float:
-    """Fraction of ``preds`` equal to ``labels``."""
-    y, p = _as_int_labels(labels), _as_int_labels(preds)
-    if y.size == 0:
-        raise ValueError("accuracy of an empty set is undefined")
-    return float((y == p).mean())
