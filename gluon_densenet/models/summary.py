@@ -123,8 +123,8 @@ def summary(net: mx.gluon.Block, input_shape: tuple[int, ...], max_depth: int | 
     """Run a zero batch of ``input_shape`` through ``net`` and list, in execution order,
     each block down to ``max_depth`` levels (leaves when ``None``) with its output shape
     and learnable parameters. The net must be initialised; its hybridization, flags
-    included, is left exactly as it was. (Gluon's ``Block.summary`` only prints its table,
-    so the chapters could not compute with the rows.)"""
+    included, is left exactly as it was. Hand-written because Gluon's ``Block.summary``
+    only prints its table, and the chapters compute with the rows."""
     ctx = ctx or mx.cpu()
     rows: list[LayerRow] = []
 
