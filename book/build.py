@@ -147,7 +147,8 @@ def stage(src: Path) -> None:
     (src / "notebooks").mkdir(parents=True)
     (src / "docs").mkdir()
     shutil.copy2(ROOT / "README.md", src / "README.md")
-    shutil.copy2(ROOT / "docs" / "teaching.md", src / "docs" / "teaching.md")
+    for doc in ("teaching.md", "architecture.md"):
+        shutil.copy2(ROOT / "docs" / doc, src / "docs" / doc)
     for page in PAGES:
         shutil.copy2(BOOK / page, src / page)
     for chapter in chapters():

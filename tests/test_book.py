@@ -93,8 +93,8 @@ def test_a_chapter_the_web_should_not_show_is_refused(tmp_path, trouble):
 
 def test_the_book_has_every_chapter_and_no_web_address_it_loads(html):
     found = {p.as_posix() for p in pages(html)}
-    assert {f"notebooks/{c}.html" for c in chapters()} | {"index.html", "library.html",
-                                                           "docs/teaching.html"} <= found
+    assert {f"notebooks/{c}.html" for c in chapters()} | {
+        "index.html", "library.html", "docs/teaching.html", "docs/architecture.html"} <= found
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
     for page in pages(html):
         text = (html / page).read_text()
