@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from ..models.registry import MODELS, REFERENCE_MODELS
 from ..pretrained import PRETRAINED_DEPTHS, PretrainedWeightsUnavailable, pretrained_densenet
 from ..training import LR_SCHEDULES, TrainingDivergedError
 from ..training.checkpoint import CheckpointError, checkpoint_epoch
-from ..training.checks import SEED_MAX, check_optimizer
+from ..training.checks import SEED_MAX, check_number, check_optimizer
 from ..training.run_lock import RunDirectoryInUse, run_directory_lock
 from .common import CLIError, Parser, at_least, checkpoint_message, contexts, model
 
@@ -116,11 +115,11 @@ def smoke_settings(args: argparse.Namespace) -> None:
 def _check_numbers(args: argparse.Namespace) -> None:
     at_least(args.epochs, 1, "--epochs", "--epochs 3")
     at_least(args.batch_size, 1, "--batch-size", "--batch-size 128")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise CLIError(f"--lr must be a finite number > 0, got {args.lr}; pass e.g. --lr 0.1")
-    if not (math.isfinite(args.warmup_epochs) and args.warmup_epochs >= 0):
-        raise CLIError(f"--warmup-epochs must be a finite number >= 0, got "
-                       f"{args.warmup_epochs}; pass e.g. --warmup-epochs 1")
+    try:
+        check_number("--lr", args.lr, 0, "e.g. --lr 0.1", strict=True)
+        check_number("--warmup-epochs", args.warmup_epochs, 0, "e.g. --warmup-epochs 1")
+    except ValueError as err:
+        raise CLIError(str(err)) from None
     if args.scale_lr and not is_distributed(args.kvstore):
         raise CLIError("--scale-lr multiplies --lr by the number of workers of a distributed "
                        "run; pass --kvstore dist_sync under gluon-densenet launch, or drop it")

@@ -21,7 +21,7 @@ from ..runtime.cpu_threads import thread_warning
 from ..validation import did_you_mean, is_finite_real, is_int, is_real
 from .schedules import LR_SCHEDULES
 
-__all__ = ["MOMENTUM_OPTIMIZERS", "SEED_MAX", "check_contexts", "check_optimizer",
+__all__ = ["MOMENTUM_OPTIMIZERS", "SEED_MAX", "check_contexts", "check_number", "check_optimizer",
            "check_train_args", "context_list"]
 
 ContextArg = mx.Context | Sequence[mx.Context] | None
@@ -78,8 +78,8 @@ def check_optimizer(optimizer: Any) -> str:
                      f"pass one MXNet knows: {', '.join(known)}")
 
 
-def _check_number(name: str, value: Any, minimum: float, example: str,
-                  strict: bool = False, optional: bool = False) -> None:
+def check_number(name: str, value: Any, minimum: float, example: str,
+                 strict: bool = False, optional: bool = False) -> None:
     """``value`` must be a finite real >= ``minimum`` (> with ``strict``), or ``None`` if
     ``optional``; else ``ValueError`` with ``example`` as the fix."""
     if optional and value is None:
@@ -97,16 +97,16 @@ def _check_optimization(epochs: Any, lr: Any, optimizer: Any, momentum: Any, wd:
     if not is_int(epochs) or epochs < 0:
         raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}; "
                          "pass the number of passes over train_data, e.g. epochs=10")
-    _check_number("lr", lr, 0, "a learning rate such as lr=0.1", strict=True)
+    check_number("lr", lr, 0, "a learning rate such as lr=0.1", strict=True)
     check_optimizer(optimizer)
     if momentum is not None and (not is_real(momentum) or not 0 <= momentum < 1):
         raise ValueError(f"momentum must be None or a number in [0, 1), got {momentum!r}; "
                          "pass e.g. momentum=0.9, or None for the optimizer's default")
-    _check_number("wd", wd, 0, "e.g. wd=1e-4, or wd=0 for no weight decay")
+    check_number("wd", wd, 0, "e.g. wd=1e-4, or wd=0 for no weight decay")
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}, "
                          f"got {lr_schedule!r}; pass one of those")
-    _check_number("warmup_epochs", warmup_epochs, 0, "e.g. warmup_epochs=1, or 0 for no warmup")
+    check_number("warmup_epochs", warmup_epochs, 0, "e.g. warmup_epochs=1, or 0 for no warmup")
 
 
 def _check_callables(net: Any, train_data: Any, test_data: Any, loss: Any, initializer: Any,
@@ -144,7 +144,7 @@ def _check_run(checkpoint_dir: Any, max_steps_per_epoch: Any, seed: Any, time_bu
     if seed is not None and (not is_int(seed) or not 0 <= seed <= SEED_MAX):
         raise ValueError(f"seed must be None or an integer in [0, 2**32 - 1], got {seed!r}; "
                          "pass e.g. seed=0")
-    _check_number("time_budget_s", time_budget_s, 0, "e.g. time_budget_s=600, or None for no "
+    check_number("time_budget_s", time_budget_s, 0, "e.g. time_budget_s=600, or None for no "
                   "limit", strict=True, optional=True)
     if kvstore is not None and not isinstance(kvstore, mx.kv.KVStore):
         check_kvstore(kvstore)
