@@ -49,3 +49,16 @@ def test_seeded_runs_go_seed_by_seed_and_pair_up():
     again = seeded_runs([TINY], [1], epochs=1, stop_s=60, batch_size=64, subset=True,
                         limit=128, test_limit=64)
     assert again[0]["row"]["test_acc"] == runs[2]["row"]["test_acc"]   # same seed, same run
+
+
+def test_validation_runs_never_touch_the_test_set_until_asked():
+    r = budgeted_run(TINY, budget_s=60, batch_size=64, subset=True, limit=320, test_limit=64,
+                     epochs=1, validation=64, keep_net=True)
+    row = r.row()
+    assert r.evaluated_on == "validation" and row["test_acc"] is None
+    assert 0.0 <= row["val_acc"] <= 1.0 and r.steps_per_epoch == 4   # 256 of 320 train
+    once = r.evaluate_test()
+    assert r.row()["test_acc"] == once and 0.0 <= once <= 1.0
+    with pytest.raises(ValueError, match="keep_net"):
+        budgeted_run(TINY, budget_s=60, batch_size=64, subset=True, limit=128, test_limit=64,
+                     epochs=1).evaluate_test()

@@ -718,3 +718,28 @@ def test_subset_script_remakes_the_shipped_subset(tmp_path):
 def test_class_names_from_ndarray_labels():
     assert get_fashion_mnist_labels(mx.nd.array([0, 9])) == ["T-shirt/top", "Ankle boot"]
     assert get_fashion_mnist_labels([1]) == ["Trouser"]
+
+
+def test_validation_split_is_class_balanced_disjoint_and_fixed_by_its_seed():
+    from gluon_densenet.data import validation_split
+    labels = np.repeat(np.arange(10), 50)
+    train, held = validation_split(labels, 100, seed=0)
+    assert len(held) == 100 and len(train) == 400
+    assert np.bincount(labels[held]).tolist() == [10] * 10
+    assert not set(train) & set(held) and sorted([*train, *held]) == list(range(500))
+    assert np.array_equal(validation_split(labels, 100, seed=0)[1], held)
+    assert not np.array_equal(validation_split(labels, 100, seed=1)[1], held)
+    assert not np.array_equal(held, np.sort(held)[:0]) and held.max() > 100   # not the first ones
+    for bad in (0, 500, 2.5):
+        with pytest.raises(ValueError, match="validation split"):
+            validation_split(labels, bad)
+
+
+def test_load_splits_share_one_validation_set_across_training_seeds():
+    from gluon_densenet.data import load_splits
+    a = load_splits(50, validation=100, subset=True, seed=0, limit=500, test_limit=200)
+    b = load_splits(50, validation=100, subset=True, seed=1, limit=500, test_limit=200)
+    assert (a.train.num_examples, a.validation.num_examples, a.test.num_examples) == (400, 100, 200)
+    assert np.array_equal(a.validation.images, b.validation.images)
+    assert not np.array_equal(a.train.order(0), b.train.order(0))
+    assert not a.validation.shuffle and not a.test.shuffle

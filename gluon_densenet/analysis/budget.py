@@ -7,6 +7,11 @@
 Each run first times a few forward/backward passes, plans as many epochs as fit the
 budget (so the cosine learning-rate schedule ends inside it), then trains with
 ``train(..., time_budget_s=...)`` as a hard stop.
+
+With ``validation=N`` a run holds out N class-balanced training images
+(:func:`~gluon_densenet.data.load_splits`), evaluates on them after every epoch, and
+never touches the test set; :meth:`RunResult.evaluate_test` reports the test set once,
+for the run that was chosen (with ``keep_net=True``).
 """
 from __future__ import annotations
 
@@ -19,13 +24,14 @@ from typing import Any
 import mxnet as mx
 from mxnet import gluon
 
-from ..data import load_data
+from ..data import load_data, load_splits
 from ..models import DenseNet, count_parameters
-from ..training import History, train
+from ..training import History, evaluate, train
 from ..training.step import compute_gradients
 from .measure import timings
 
-__all__ = ["NetSpec", "RunResult", "budgeted_run", "estimate_epoch_seconds", "seeded_runs"]
+__all__ = ["NetSpec", "RunResult", "budgeted_run", "estimate_epoch_seconds", "seeded_results",
+           "seeded_runs"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,13 @@ class RunResult:
     history: History = field(repr=False)
     wall_s: float
     """Whole run: timing probe + training + evaluation."""
+    evaluated_on: str = "test"
+    """The split evaluated after every epoch: ``"test"`` or ``"validation"``."""
+    net: Any = field(default=None, repr=False)
+    """The trained net (``keep_net=True``), for :meth:`evaluate_test`; not serialised."""
+    test_data: Any = field(default=None, repr=False)
+    final_test_acc: float | None = None
+    """Test accuracy measured once by :meth:`evaluate_test` (validation runs only)."""
 
     @property
     def epochs(self) -> float:
@@ -76,8 +89,21 @@ class RunResult:
 
     @property
     def test_acc(self) -> float:
-        """Test accuracy after the last (possibly partial) epoch."""
+        """Accuracy on the evaluated split (:attr:`evaluated_on`) after the last, possibly
+        partial, epoch."""
         return self.history.last.test_acc if len(self.history) else math.nan
+
+    def evaluate_test(self) -> float:
+        """Evaluate the kept net on the test set once and record it in the row.
+
+        Raises:
+            ValueError: The run evaluated on the test set already, or did not keep its net.
+        """
+        if self.evaluated_on != "validation" or self.net is None:
+            raise ValueError("evaluate_test needs a run made with validation=N and "
+                             "keep_net=True")
+        self.final_test_acc = evaluate(self.net, self.test_data)
+        return self.final_test_acc
 
     @property
     def epoch_s(self) -> float:
@@ -98,9 +124,15 @@ class RunResult:
                 "bottleneck": bool(self.spec.bn_size), "pool": self.spec.transition_pool,
                 "budget_s": self.budget_s, "planned_epochs": self.planned_epochs,
                 "epochs": round(self.epochs, 3), "epoch_s": round(self.epoch_s, 2),
-                "wall_s": round(self.wall_s, 1), "test_acc": self.test_acc,
-                "best_test_acc": self.history.best.test_acc if len(self.history) else math.nan,
+                "wall_s": round(self.wall_s, 1), **self._accuracies(),
                 "budget_exhausted": self.history.budget_exhausted}
+
+    def _accuracies(self) -> dict[str, Any]:
+        best = self.history.best.test_acc if len(self.history) else math.nan
+        if self.evaluated_on == "test":
+            return {"test_acc": self.test_acc, "best_test_acc": best}
+        return {"val_acc": self.test_acc, "best_val_acc": best,
+                "test_acc": self.final_test_acc}
 
     def to_dict(self) -> dict[str, Any]:
         return {"spec": asdict(self.spec), "row": self.row(), "history": self.history.to_dict()}
@@ -130,19 +162,25 @@ def budgeted_run(spec: NetSpec, budget_s: float, *, batch_size: int = 128, seed:
                  lr: float = 0.1, wd: float = 1e-4, subset: bool = False,
                  limit: int | None = None, test_limit: int | None = None,
                  max_epochs: int = 100, epochs: int | None = None,
-                 data_dir: str | None = None) -> RunResult:
+                 data_dir: str | None = None, validation: int | None = None,
+                 keep_net: bool = False) -> RunResult:
     """Train ``spec`` on Fashion-MNIST for ``budget_s`` seconds of wall time (timing
     probe included) with SGD + momentum and a cosine schedule; evaluate on the test
-    set after every epoch.
+    set after every epoch, or, with ``validation=N``, on N training images held out
+    (class-balanced, the same for every seed) and trained on the rest.
 
     ``epochs`` fixes the number of epochs instead of planning it from the probe (the
     budget is then only a hard stop): use it when runs must be comparable epoch for
     epoch, e.g. across seeds, since the probe's estimate varies with machine load."""
     start = time.perf_counter()
     mx.random.seed(seed)
-    train_iter, test_iter = load_data(batch_size, resize=spec.resize, subset=subset, seed=seed,
-                                      limit=limit, test_limit=test_limit, data_dir=data_dir,
-                                      download=False)
+    data = dict(resize=spec.resize, subset=subset, seed=seed, limit=limit,
+                test_limit=test_limit, data_dir=data_dir, download=False)
+    if validation is None:
+        train_iter, test_iter = load_data(batch_size, **data)
+        final_test = None
+    else:
+        train_iter, test_iter, final_test = load_splits(batch_size, validation, **data)
     net = spec.build()
     net.initialize(mx.init.Xavier())
     net.hybridize()
@@ -158,22 +196,35 @@ def budgeted_run(spec: NetSpec, budget_s: float, *, batch_size: int = 128, seed:
                     lr_schedule="cosine", seed=seed, progress=False,
                     time_budget_s=max(left, 1e-3))
     return RunResult(spec, seed, budget_s, params, epochs, epoch_s, len(train_iter), history,
-                     time.perf_counter() - start)
+                     time.perf_counter() - start,
+                     evaluated_on="test" if validation is None else "validation",
+                     net=net if keep_net else None, test_data=final_test if keep_net else None)
+
+
+def seeded_results(specs: Sequence[NetSpec], seeds: Sequence[int], epochs: int,
+                   stop_s: float, **data: Any) -> list[RunResult]:
+    """Train every spec for ``epochs`` epochs with every seed and return the runs.
+
+    The loop goes seed by seed, so a slow spell of the machine falls on the nets of one
+    or two seeds rather than on every run of one net; it does not touch the nets alike,
+    since they run at different times (look at the load printed with the results). Run
+    *s* of two specs shares the data order and the random stream: compare them pair by
+    pair (:func:`..stats.paired`). ``stop_s`` is only a safety stop; ``data`` goes to
+    :func:`budgeted_run` (``batch_size``, ``subset``, ``limit``, ``validation``,
+    ``keep_net``, ...).
+    """
+    results = []
+    for seed in seeds:
+        for spec in specs:
+            r = budgeted_run(spec, stop_s, seed=seed, epochs=epochs, **data)
+            results.append(r)
+            print(f"seed {seed} {spec.label} ({spec.transition_pool} pooling): {r.evaluated_on} "
+                  f"accuracy {r.test_acc:.4f} after {r.epochs:.0f} epoch(s), "
+                  f"{r.epoch_s:.0f} s/epoch", flush=True)
+    return results
 
 
 def seeded_runs(specs: Sequence[NetSpec], seeds: Sequence[int], epochs: int, stop_s: float,
                 **data: Any) -> list[dict[str, Any]]:
-    """Train every spec for ``epochs`` epochs with every seed, seed by seed (so a change in
-    machine load touches every net alike), and return each run's ``to_dict()``. Run *s*
-    of two specs shares the data order and the random stream: compare them pair by pair
-    (:func:`..stats.paired`). ``stop_s`` is only a safety stop; ``data`` goes to
-    :func:`budgeted_run` (``batch_size``, ``subset``, ``limit``, ...)."""
-    runs = []
-    for seed in seeds:
-        for spec in specs:
-            r = budgeted_run(spec, stop_s, seed=seed, epochs=epochs, **data)
-            runs.append(r.to_dict())
-            print(f"seed {seed} {spec.label} ({spec.transition_pool} pooling): test accuracy "
-                  f"{r.test_acc:.4f} after {r.epochs:.0f} epoch(s), {r.epoch_s:.0f} s/epoch",
-                  flush=True)
-    return runs
+    """:func:`seeded_results` as JSON-ready dicts (``RunResult.to_dict()``)."""
+    return [r.to_dict() for r in seeded_results(specs, seeds, epochs, stop_s, **data)]

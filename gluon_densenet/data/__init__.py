@@ -33,12 +33,13 @@ from .fashion_mnist import (
     verify_file,
 )
 from .idx import parse_idx, payload_sha1, read_idx, read_idx_payload, write_idx
-from .loader import ArrayLoader, load_data
+from .loader import ArrayLoader, DataSplits, load_data, load_splits, validation_split
 
 __all__ = [
     "ArrayLoader",
     "CLASS_NAMES",
     "CorruptDataError",
+    "DataSplits",
     "DATA_ENV_VAR",
     "DatasetNotFoundError",
     "DownloadError",
@@ -56,12 +57,14 @@ __all__ = [
     "get_fashion_mnist_labels",
     "load_data",
     "load_fashion_mnist",
+    "load_splits",
     "parse_idx",
     "payload_sha1",
     "read_idx",
     "read_idx_payload",
     "resolve_mirrors",
     "stratified_limit",
+    "validation_split",
     "verify_file",
     "write_idx",
 ]

@@ -10,14 +10,15 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import mxnet as mx
 import numpy as np
 
 from ..validation import did_you_mean, is_int
-from .fashion_mnist import load_fashion_mnist
+from .fashion_mnist import load_fashion_mnist, stratified_limit
 
-__all__ = ["ArrayLoader", "load_data"]
+__all__ = ["ArrayLoader", "DataSplits", "load_data", "load_splits", "validation_split"]
 
 _LAST_BATCH: tuple[str, ...] = ("keep", "discard")
 
@@ -249,3 +250,100 @@ def load_data(
     train = ArrayLoader(train_x, train_y, batch_size, shuffle=True, last_batch=last_batch, **common)
     test = ArrayLoader(test_x, test_y, batch_size, shuffle=False, last_batch="keep", **common)
     return train, test
+
+
+def validation_split(labels: np.ndarray, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out ``size`` examples, classes balanced, chosen at random with a fixed seed.
+
+    Within each class the examples are put in a random order drawn from
+    ``np.random.default_rng(seed)``; the validation split takes the classes in turn
+    (:func:`~.fashion_mnist.stratified_limit`), so its class counts differ by at most one.
+
+    Args:
+        labels: Integer class labels, shape ``(N,)``.
+        size: Examples to hold out, ``0 < size < N``.
+        seed: Seed of the choice; the same seed gives the same split.
+
+    Returns:
+        ``(train_indices, validation_indices)``: disjoint, ascending, together ``arange(N)``.
+
+    Raises:
+        ValueError: ``size`` is not an integer in ``(0, N)``.
+    """
+    labels = np.asarray(labels)
+    n = int(labels.shape[0])
+    if not is_int(size) or not 0 < size < n:
+        raise ValueError(f"a validation split of {size!r} examples needs 0 < size < {n} "
+                         "(the training examples there are); pass a smaller size")
+    held = stratified_limit(labels, int(size), rng=np.random.default_rng(seed))
+    keep = np.ones(n, dtype=bool)
+    keep[held] = False
+    return np.flatnonzero(keep), held
+
+
+class DataSplits(NamedTuple):
+    """Training, validation and test loaders (:func:`load_splits`)."""
+
+    train: ArrayLoader
+    validation: ArrayLoader
+    test: ArrayLoader
+
+
+def load_splits(
+    batch_size: int,
+    validation: int = 6000,
+    resize: int | None = None,
+    subset: bool = False,
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    download: bool = True,
+    *,
+    split_seed: int = 0,
+    limit: int | None = None,
+    test_limit: int | None = None,
+    ctx: mx.Context | None = None,
+) -> DataSplits:
+    """Fashion-MNIST's training images split into training and validation, and its test set.
+
+    Make every choice (architecture, settings, epochs) on the validation split and
+    report the test split once, for the chosen settings. The split is class-balanced
+    and fixed by ``split_seed`` (:func:`validation_split`), independent of ``seed``,
+    the training shuffle's seed, so runs with different seeds share one validation set.
+
+    Args:
+        batch_size: Examples per batch.
+        validation: Training examples held out for validation (10 % of 60,000 by default).
+        resize: Side length of the images (at least 28); ``None`` keeps 28.
+        subset: Use the small subset shipped with the package.
+        data_dir: Directory of the full dataset.
+        seed: Seed of the training shuffle.
+        download: Fetch missing files from the mirrors.
+        split_seed: Seed of the validation split.
+        limit: Keep at most this many training examples (classes balanced) before splitting.
+        test_limit: The same for the test split; default ``limit``.
+        ctx: Context of the batches; default ``mx.cpu()``.
+
+    Returns:
+        :class:`DataSplits`; training batches shuffled (seeded), the others in order.
+
+    Raises:
+        ValueError: Invalid batching options or validation size.
+        DatasetNotFoundError: The files are absent and cannot be downloaded.
+        CorruptDataError: A file is damaged or fails its checksum.
+    """
+    if test_limit is None:
+        test_limit = limit
+    _check_options(batch_size, resize, "keep")
+    if not is_int(validation) or validation < 1:
+        raise ValueError(f"validation must be a positive number of examples, got {validation!r}")
+    x, y = load_fashion_mnist("train", data_dir, download=download, subset=subset, limit=limit)
+    train_idx, valid_idx = validation_split(y, validation, seed=split_seed)
+    test_x, test_y = load_fashion_mnist(
+        "test", data_dir, download=download, subset=subset, limit=test_limit
+    )
+    common = {"resize": resize, "ctx": ctx, "seed": seed}
+    return DataSplits(
+        ArrayLoader(x[train_idx], y[train_idx], batch_size, shuffle=True, **common),
+        ArrayLoader(x[valid_idx], y[valid_idx], batch_size, **common),
+        ArrayLoader(test_x, test_y, batch_size, **common),
+    )
