@@ -32,15 +32,15 @@
 # * build a dense block and a transition layer by hand in MXNet Gluon;
 # * predict a dense block's output width, $c_0 + L \cdot k$, and check it;
 # * say how concatenation differs from ResNet's addition;
+# * show that a block's parameters grow quadratically with its number of layers;
 # * use `gluon_densenet`'s blocks, knowing they compute what you built.
 #
 # **Prerequisites.** Convolutions, batch normalisation and ReLU; Gluon's `HybridBlock`;
 # ResNet's residual block (*Dive into Deep Learning*, chapters 7 and 8).
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
-# pages` prints each chapter's seconds, and the experiments' own times are in their
-# results): about 4 s in either mode: the chapter only builds blocks, so smoke mode and
-# a full run do the same work.
+# **Run time on a 2-core CPU.** A few seconds in either mode (`make pages` prints each
+# chapter's seconds): the chapter only builds small blocks, so smoke mode and a full run
+# do the same work.
 #
 # **References.**
 #
@@ -83,7 +83,36 @@ print("MXNet", mx.__version__)
 #
 # $$c_0 + L \cdot k$$
 #
-# channels. Because every later layer can read every earlier feature map directly, the
+# channels.
+#
+# A common description says that a dense block merges its layers' outputs by
+# element-wise addition, as ResNet does but with more connections. It does not, and the
+# smallest example shows the difference in shapes and in values: a "feature map"
+# $\mathbf{x}$ of 2 channels of one pixel each, and a layer output $f(\mathbf{x})$ of 2
+# channels.
+
+# %%
+x = mx.nd.array([1, 2]).reshape((1, 2, 1, 1))        # (batch, channels, height, width)
+fx = mx.nd.array([10, 20]).reshape((1, 2, 1, 1))
+added, joined = x + fx, mx.nd.concat(x, fx, dim=1)
+print("x + f(x): shape", added.shape, "values", added.asnumpy().ravel())
+print("[x, f(x)]: shape", joined.shape, "values", joined.asnumpy().ravel())
+
+h = mx.nd.array([7, 8, 9]).reshape((1, 3, 1, 1))     # 3 new channels instead of 2
+print("[x, h]:    shape", mx.nd.concat(x, h, dim=1).shape)
+try:
+    (x + h).wait_to_read()
+except mx.base.MXNetError as err:
+    print("x + h:", [line for line in str(err).splitlines() if "Check failed" in line][-1])
+
+# %% [markdown]
+# The sum has the input's 2 channels, holding 11 and 22: the 1 and the 2 of $\mathbf{x}$
+# can no longer be read from it. The concatenation has 4 channels holding 1, 2, 10 and
+# 20: $\mathbf{x}$ is passed on unchanged and $f(\mathbf{x})$ sits beside it. Only
+# concatenation accepts a different number of new channels (3 give 5 channels);
+# addition refuses shapes that differ.
+#
+# Because every later layer can read every earlier feature map directly, the
 # features can be reused rather than relearned, and gradients reach early layers over
 # short paths. The paper reports that DenseNets reach the ImageNet accuracy of ResNets
 # with far fewer parameters (Huang et al., 2017, Figure 3: DenseNet-201, about 20 M
@@ -247,9 +276,12 @@ print("first 3 channels equal the input:", bool((Y[:, :3] == X).min().asscalar()
 # downsample, because every layer's output must match the others in height and width.
 # Both jobs go to the **transition layer** between two dense blocks: BatchNorm, ReLU, a
 # 1×1 convolution that sets the number of channels, then 2×2 average pooling with stride
-# 2, which halves height and width. In DenseNet-C the 1×1 convolution keeps a fraction
-# θ of the channels, the **compression** factor (θ = 0.5 in the paper); chapter 2 uses it.
-# Here the transition maps the 23 channels from above down to 10.
+# 2, which halves height and width. Every DenseNet has transition layers. How many
+# channels the 1×1 convolution keeps is the **compression** factor θ: it turns $c$
+# channels into $\lfloor \theta c \rfloor$. The paper calls a DenseNet with θ < 1
+# *DenseNet-C* (its experiments halve the channels); with θ = 1 a transition keeps them
+# all. Chapter 2 compares the two. Here the transition maps the 23 channels from above
+# down to 10.
 
 # %%
 def my_transition_block(channels):
@@ -276,7 +308,8 @@ print("transition output: ", Z.shape)
 # ## The same pieces in `gluon_densenet`
 #
 # The package provides the same three building blocks: `conv_block`, `DenseBlock` and
-# `transition_block` (in `gluon_densenet/blocks.py`). Two differences are worth knowing:
+# `transition_block` (in `gluon_densenet/models/blocks.py`). Two differences are worth
+# knowing:
 #
 # * They accept `in_channels`, so every parameter shape is known right after
 #   `initialize()` and parameters can be counted before any forward pass.
@@ -350,12 +383,80 @@ loss.backward()
 print("input gradient:", X.grad.shape)
 
 # %% [markdown]
+# ## How a block's parameters grow with its length
+#
+# Layer $\ell$ of a block reads $c_0 + (\ell - 1)k$ channels. Its BatchNorm has two
+# parameters per input channel (γ and β) and its 3×3 convolution $9k$ weights per input
+# channel, so the layer costs $(9k + 2)\,(c_0 + (\ell - 1)k)$ parameters: a cost that
+# grows *linearly* with $\ell$. A block of $L$ layers sums $L$ such terms,
+#
+# $$P(L) = (9k + 2)\left(c_0 L + k\,\frac{L(L-1)}{2}\right),$$
+#
+# a *quadratic* in $L$. A common description says that a dense block's parameters grow
+# exponentially with its depth. They do not: a quadratic has constant second
+# differences, while an exponential grows by the same factor at every step. The library's
+# `DenseBlock`, counted for $L = 1, \ldots, 24$ with $c_0 = 64$ and $k = 32$ (the input
+# width and growth rate of DenseNet-121's first block, chapter 2), shows which:
+
+# %%
+c0, k = 64, 32
+lengths = np.arange(1, 25)
+params = np.array([count_parameters(DenseBlock(int(L), k, in_channels=c0)) for L in lengths])
+formula = (9 * k + 2) * (c0 * lengths + k * lengths * (lengths - 1) // 2)
+for L in (1, 2, 3, 6, 12, 24):
+    print(f"L = {L:2d}: {params[L - 1]:>9,} parameters")
+print("equal to the formula for every L:", bool((params == formula).all()))
+print("first differences (what layer L + 1 adds):", np.diff(params)[:4], "...")
+print("second differences:", sorted(set(np.diff(params, n=2).tolist())),
+      f"= (9k + 2)·k = {(9 * k + 2) * k:,}")
+a, b, c = np.polyfit(lengths, params, 2)
+print(f"least-squares quadratic: {a:,.0f}·L² + {b:,.0f}·L + {round(c)}")
+ratios = params[1:] / params[:-1]
+print("growth factor P(L+1)/P(L):",
+      ", ".join(f"×{ratios[L - 1]:.2f} at L = {L}" for L in (1, 2, 6, 12, 23)))
+print("doubling L:", ", ".join(f"P({2 * L})/P({L}) = {params[2 * L - 1] / params[L - 1]:.2f}"
+                               for L in (6, 12)))
+
+fig, (ax_lin, ax_log) = plt.subplots(1, 2, figsize=(10, 3.4))
+for ax in (ax_lin, ax_log):
+    ax.plot(lengths, params, "o", color="tab:blue", label="counted (DenseBlock)")
+    ax.plot(lengths, np.polyval([a, b, c], lengths), color="tab:orange",
+            label=f"{a:,.0f}·L² + {b:,.0f}·L")
+    ax.set_xlabel("layers in the block, L")
+    ax.grid(True, alpha=0.3)
+ax_log.plot(lengths, params[0] * ratios[0] ** (lengths - 1), "--", color="tab:red",
+            label=f"exponential, ×{ratios[0]:.1f} per layer")
+ax_log.set_yscale("log")
+ax_log.set_ylim(params[0] / 2, params[-1] * 20)
+ax_lin.set_ylabel("learnable parameters")
+ax_lin.set_title(f"a dense block, c0 = {c0}, k = {k}")
+ax_log.set_title("the same, log scale")
+ax_lin.legend(fontsize=8)
+ax_log.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The counts match the formula for every $L$, the second differences are all the same
+# number, $(9k + 2)k$, and a quadratic fits them exactly. The growth factor from one
+# layer to the next is not constant but falls towards 1: an exponential through the first
+# two counts (the dashed line, a straight line on the log scale) leaves the counts far
+# behind. Doubling $L$ multiplies the parameters by a factor that approaches 4 as the
+# $L^2$ term comes to dominate. The channels, $c_0 + Lk$, grow only linearly; it is
+# every layer reading all of them that makes the total quadratic. Chapter 2's bottleneck
+# layers lower the cost per input channel, not the quadratic shape.
+#
 # ## Summary
 #
 # * A dense block concatenates each layer's $k$ new channels onto everything before it:
 #   $c_0$ channels in, $c_0 + L\cdot k$ out, at the same resolution.
+# * Concatenation stacks channels and keeps every value; addition, ResNet's operation,
+#   needs equal shapes and mixes them.
 # * A transition layer (BN, ReLU, 1×1 conv, 2×2 average pool) sets the channel count
-#   and halves height and width between blocks.
+#   and halves height and width between blocks; with compression θ < 1 (DenseNet-C) it
+#   reduces the channels.
+# * A block's parameters grow quadratically with its number of layers: layer $\ell$
+#   reads $c_0 + (\ell - 1)k$ channels.
 # * `gluon_densenet.conv_block`, `DenseBlock` and `transition_block` are these pieces;
 #   with the same parameters they compute the same outputs.
 #
@@ -377,7 +478,10 @@ print("input gradient:", X.grad.shape)
 # `layer_in_channels(c0, num_layers, k)`, the list of the input widths of the block's
 # layers, and `block_conv_weights(c0, num_layers, k)`, the number of 3×3 convolution
 # weights in the whole block. The loop below prints the count for $c_0 = 64$, $k = 32$
-# and three block lengths; compare how fast it grows with $L$.
+# and three block lengths, and by what factor it grew each time $L$ doubled: a little
+# under 4, as for the quadratic of the section *How a block's parameters grow with its
+# length* (the convolutions alone hold $9k/(9k + 2)$ of that section's parameters, so
+# the factors are the same).
 
 # %% nbgrader={"grade": false, "grade_id": "ex-1-1-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def layer_in_channels(c0, num_layers, k):
@@ -392,8 +496,12 @@ def block_conv_weights(c0, num_layers, k):
     ### END SOLUTION
 
 
+previous = None
 for L in (6, 12, 24):
-    print(f"c0 = 64, k = 32, L = {L:2d}: {block_conv_weights(64, L, 32):>9,} weights")
+    weights = block_conv_weights(64, L, 32)
+    doubled = f"  (×{weights / previous:.2f} for twice the layers)" if previous else ""
+    print(f"c0 = 64, k = 32, L = {L:2d}: {weights:>9,} weights{doubled}")
+    previous = weights
 
 # %% nbgrader={"grade": true, "grade_id": "ex-1-1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert layer_in_channels(3, 2, 10) == [3, 13]

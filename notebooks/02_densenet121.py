@@ -21,8 +21,10 @@
 # spec table and then entirely by hand. We count its layers and parameters, follow the
 # channels and feature maps through it at 32 and 224 pixels, build the paper's CIFAR
 # variant, and see why a global pooling layer at the end lets one network accept
-# inputs of any size. Finally we load weights trained elsewhere, from MXNet's model zoo
-# and from torchvision, into our net and fine-tune it.
+# inputs of any size. On the way we read a classic tutorial's code for a "121-layer"
+# DenseNet against its own text, and correct some common descriptions of DenseNet with
+# measurements. Finally we load weights trained elsewhere, from MXNet's model zoo and from
+# torchvision, into our net and fine-tune it.
 #
 # Only that last section trains, briefly; smoke mode gives it fewer images and never
 # downloads, and the rest of the chapter runs the same code in both modes.
@@ -30,7 +32,10 @@
 # %% [markdown]
 # **Learning objectives.** After this chapter you can
 #
-# * explain the bottleneck layer (DenseNet-B) and compression θ (DenseNet-C);
+# * explain the bottleneck layer (DenseNet-B) and compression θ (DenseNet-C), and say
+#   from what input width a bottleneck is the cheaper layer;
+# * read a published DenseNet's code against its text, and correct common
+#   descriptions of DenseNet with measurements;
 # * build DenseNet-121 from the spec table and by hand, and count its 121 layers and its
 #   parameters;
 # * follow channels and feature-map sizes through the net at 32 and 224 px;
@@ -39,10 +44,9 @@
 #
 # **Prerequisites.** Chapter 1.
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-26 (AMD EPYC, MXNet 1.9.1; `make
-# pages` prints each chapter's seconds, and the experiments' own times are in their
-# results): about 60 s for the full run, 45 s of it in the closing fine-tuning on 6,000
-# images; about 11 s in smoke mode.
+# **Run time on a 2-core CPU.** About a minute for a full run, most of it in the closing
+# fine-tuning on 6,000 images, whose table prints its seconds; well under a minute in
+# smoke mode (`make pages` prints each chapter's seconds).
 #
 # **References.**
 #
@@ -52,6 +56,10 @@
 #   Implementation of DenseNets*, [arXiv:1707.06990](https://arxiv.org/abs/1707.06990).
 # * Zhang, Lipton, Li and Smola, *Dive into Deep Learning*, §8.7 "Densely Connected
 #   Networks (DenseNet)", <https://d2l.ai/chapter_convolutional-modern/densenet.html>.
+# * *动手学深度学习* (the Chinese MXNet/Gluon edition of *Dive into Deep Learning*, 2017),
+#   chapter "DenseNet：稠密连接的卷积神经网络", file
+#   `chapter_convolutional-neural-networks/densenet-gluon.md` at commit `f504f506` of
+#   <https://github.com/d2l-ai/d2l-zh>; quoted in the section on the classic tutorial.
 
 # %%
 import gluon_densenet  # noqa: F401, I001  first: MXNet then uses one thread per core
@@ -133,6 +141,57 @@ for column in ("BN-ReLU-3×3 conv", "bottleneck (1×1 to 4k, then 3×3)"):
     print(f"{column}: {(last[column] - first[column]) / span:g} parameters per input channel")
 
 # %% [markdown]
+# Both costs are straight lines in the input width, so they cross once. The plot counts
+# one layer of each kind for input widths from 32 to 1024 channels in steps of 32, marks
+# where the fitted lines cross, and shows along the bottom the input widths of
+# DenseNet-121's 58 dense layers, read from the built network:
+
+# %%
+c_ins = np.arange(32, 1025, 32)
+plain_counts = [count_parameters(conv_block(k, in_channels=int(c))) for c in c_ins]
+bottle_counts = [count_parameters(bottleneck_layer(k, bn_size=4, in_channels=int(c)))
+                 for c in c_ins]
+(p_slope, p_icpt), (b_slope, b_icpt) = (np.polyfit(c_ins, plain_counts, 1),
+                                        np.polyfit(c_ins, bottle_counts, 1))
+crossing = (b_icpt - p_icpt) / (p_slope - b_slope)
+c_x = round(crossing)
+at_crossing = (count_parameters(conv_block(k, in_channels=c_x)),
+               count_parameters(bottleneck_layer(k, bn_size=4, in_channels=c_x)))
+layer_inputs = [layer[0].gamma.shape[0] for block in densenet121().features
+                if isinstance(block, DenseBlock) for layer in block.net]
+print(f"plain layer: {p_slope:.0f}·c + {round(p_icpt)}; bottleneck: {b_slope:.0f}·c + "
+      f"{round(b_icpt):,} parameters for c input channels")
+print(f"equal at c = {crossing:g} = (8 + 36k)/5 = {(8 + 36 * k) / 5:g}: counted "
+      f"{at_crossing[0]:,} and {at_crossing[1]:,}")
+print(f"DenseNet-121's dense layers read {min(layer_inputs)} to {max(layer_inputs)} channels; "
+      f"{sum(c > crossing for c in layer_inputs)} of its {len(layer_inputs)} read more "
+      f"than {c_x}")
+
+fig, ax = plt.subplots(figsize=(8, 3.4))
+ax.plot(c_ins, plain_counts, "o-", markersize=3, label="BN-ReLU-3×3 conv")
+ax.plot(c_ins, bottle_counts, "s-", markersize=3, label="bottleneck (1×1 to 4k, then 3×3)")
+ax.plot([crossing], [at_crossing[0]], "o", color="black", markersize=8, fillstyle="none")
+ax.annotate(f"equal at {c_x} channels", (crossing, at_crossing[0]),
+            xytext=(crossing + 60, at_crossing[0] + 90_000), arrowprops={"arrowstyle": "->"})
+ax.plot(layer_inputs, np.zeros(len(layer_inputs)), "|", color="tab:gray", markersize=14,
+        label="inputs of DenseNet-121's dense layers")
+ax.set_xlabel("input channels of the layer")
+ax.set_ylabel("learnable parameters")
+ax.set_title(f"one dense layer, k = {k}")
+ax.grid(True, alpha=0.3)
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# The crossing follows from the counts per input channel: the plain layer costs
+# $(9k + 2)c$, the bottleneck $(4k + 2)c$ plus a fixed $8k + 36k^2$ (its second
+# BatchNorm and its 3×3 convolution over $4k$ channels), so they are equal at
+# $c = (8 + 36k)/5$, printed above for $k = 32$. Below the crossing the plain layer is
+# the cheaper one, above it the bottleneck, and the gap widens with every further input
+# channel. Only the first layers of DenseNet-121 (the grey marks left of the crossing)
+# read fewer channels; most of its layers read more, many of them far more.
+
+# %% [markdown]
 # ## Compression θ (DenseNet-C)
 #
 # A transition layer's 1×1 convolution can also shrink the channel count. With
@@ -159,6 +218,35 @@ print("features into the classifier:", channels)
 # %% [markdown]
 # Each transition halves the channels, each block adds $L \cdot k$, and the classifier
 # sees 1024 features.
+#
+# A common description says that "DenseNet-C" is a DenseNet with transition layers.
+# Every DenseNet has transition layers: they are where it downsamples. The C is for
+# compression, θ < 1; with θ = 1 "the number of feature-maps across transition layers
+# remains unchanged" (Huang et al., 2017, Section 3, "Compression"). The paper's four
+# variants, built on DenseNet-121's blocks with `DenseNet(bn_size=..., compression=...)`,
+# show the difference in their transitions' 1×1 convolutions:
+
+# %%
+variants = {"DenseNet (θ = 1)": (None, 1.0), "DenseNet-B (θ = 1)": (4, 1.0),
+            "DenseNet-C (θ = 0.5)": (None, 0.5), "DenseNet-BC (θ = 0.5)": (4, 0.5)}
+variant_rows = []
+for name, (bn_size, compression) in variants.items():
+    variant = DenseNet(spec.block_config, growth_rate=spec.growth_rate,
+                       init_features=spec.init_features, bn_size=bn_size,
+                       compression=compression, classes=1000, in_channels=3)
+    convs = [child[2].weight.shape for child in variant.features
+             if isinstance(child, nn.HybridSequential)]                # the transitions
+    variant_rows.append({"variant": name, "transitions": len(convs),
+                         "channels in → out": ", ".join(f"{c_in} → {c_out}"
+                                                        for c_out, c_in, _, _ in convs),
+                         "classifier inputs": f"{variant.num_features:,}",
+                         "parameters": f"{count_parameters(variant):,}"})
+print(pd.DataFrame(variant_rows).set_index("variant").to_string())
+
+# %% [markdown]
+# All four have three transitions. With θ = 1 they keep every channel and the classifier
+# reads 1,920 features; only the C variants halve. DenseNet-121 is the last row,
+# DenseNet-BC: bottleneck *and* compression.
 #
 # ## The DenseNet family, from the spec table
 #
@@ -381,21 +469,197 @@ print("peaks at the end of each block:", [widths[b] for _, b in spans])
 # %% [markdown]
 # ## The classic tutorial's "DenseNet-121" has 63 layers
 #
-# The 2017 MXNet/Gluon edition of *Dive into Deep Learning* (动手学深度学习, chapter
-# "DenseNet: 稠密连接网络", with its discussion thread at discuss.gluon.ai/t/topic/1664)
-# built a network with DenseNet-121's block configuration (6, 12, 24, 16), 64 initial
-# features and $k = 32$, and introduced it as "a 121-layer DenseNet". Its layers, however,
-# were the plain BN-ReLU-3×3 composite layers of chapter 1, without the bottleneck.
-# That halves the convolutions per layer, so the depth is not 121.
-# `densenet63_classic` is that network's architecture, with two differences from the
-# tutorial's code, both explained and measured below. Counting its layers:
+# The 2017 MXNet/Gluon Chinese edition of *Dive into Deep Learning* (动手学深度学习,
+# zh.gluon.ai) had a chapter "DenseNet：稠密连接的卷积神经网络" (the file
+# `chapter_convolutional-neural-networks/densenet-gluon.md` of the GitHub repository
+# `d2l-ai/d2l-zh`, added on 6 October 2017; quoted below as of commit `f504f506`,
+# 17 November 2017; in May 2018 the chapter was rewritten as `densenet.md`). It built a
+# network with DenseNet-121's block configuration (6, 12, 24, 16), 64 initial features
+# and $k = 32$, and its text introduced it with
+#
+# > 过渡层每次都将通道数减半。下面定义一个121层的DenseNet。
+#
+# ("The transition layer halves the number of channels every time. Below we define a
+# 121-layer DenseNet."). Its layers, however, are the plain BN-ReLU-3×3 composite layers
+# of chapter 1, without the bottleneck, and its code does not do what that sentence
+# says.
+#
+# The page ended with a link to its discussion thread on the Gluon forum,
+# discuss.gluon.ai/t/topic/1664, which the rewritten 2018 chapter kept. That thread is a
+# separate source: the posts that chapters 4 and 6 quote from it carry PyTorch code
+# from the book's PyTorch edition, and their memory test at 96 px uses that edition's
+# input size, where this tutorial trains at 32 px (`resize=32` in its training cell).
+# They are not about the code below.
+#
+# Here is the tutorial's model code, its three code cells that define the network (the
+# cells that try out its blocks and the one that trains the net are left out), quoted
+# verbatim for critique. It runs unchanged under MXNet 1.9, which still has
+# `nn.Sequential` and `nn.Block` with a `forward` method (they just cannot be
+# hybridized). The quotation runs in a module of its own, so that its `conv_block` and
+# `DenseBlock` do not replace the library's functions of the same names.
+
+# %%
+import types
+
+TUTORIAL_2017 = '''
+from mxnet import nd
+from mxnet.gluon import nn
+
+def conv_block(channels):
+    out = nn.Sequential()
+    out.add(
+        nn.BatchNorm(),
+        nn.Activation('relu'),
+        nn.Conv2D(channels, kernel_size=3, padding=1)
+    )
+    return out
+
+class DenseBlock(nn.Block):
+    def __init__(self, layers, growth_rate, **kwargs):
+        super(DenseBlock, self).__init__(**kwargs)
+        self.net = nn.Sequential()
+        for i in range(layers):
+            self.net.add(conv_block(growth_rate))
+
+    def forward(self, x):
+        for layer in self.net:
+            out = layer(x)
+            x = nd.concat(x, out, dim=1)
+        return x
+
+def transition_block(channels):
+    out = nn.Sequential()
+    out.add(
+        nn.BatchNorm(),
+        nn.Activation('relu'),
+        nn.Conv2D(channels, kernel_size=1),
+        nn.AvgPool2D(pool_size=2, strides=2)
+    )
+    return out
+
+init_channels = 64
+growth_rate = 32
+block_layers = [6, 12, 24, 16]
+num_classes = 10
+
+def dense_net():
+    net = nn.Sequential()
+    # add name_scope on the outermost Sequential
+    with net.name_scope():
+        # first block
+        net.add(
+            nn.Conv2D(init_channels, kernel_size=7,
+                      strides=2, padding=3),
+            nn.BatchNorm(),
+            nn.Activation('relu'),
+            nn.MaxPool2D(pool_size=3, strides=2, padding=1)
+        )
+        # dense blocks
+        channels = init_channels
+        for i, layers in enumerate(block_layers):
+            net.add(DenseBlock(layers, growth_rate))
+            channels += layers * growth_rate
+            if i != len(block_layers)-1:
+                net.add(transition_block(channels//2))
+        # last block
+        net.add(
+            nn.BatchNorm(),
+            nn.Activation('relu'),
+            nn.AvgPool2D(pool_size=1),
+            nn.Flatten(),
+            nn.Dense(num_classes)
+        )
+    return net
+'''
+# Source: Dive into Deep Learning (动手学深度学习), MXNet/Gluon Chinese edition, 2017,
+# chapter_convolutional-neural-networks/densenet-gluon.md, github.com/d2l-ai/d2l-zh,
+# commit f504f506d5efda5879f1c46a36d25eedf22a299a. Its code cells, joined unchanged.
+tutorial_2017 = types.ModuleType("tutorial_2017")
+exec(TUTORIAL_2017, tutorial_2017.__dict__)
+
+# %% [markdown]
+# Built as quoted, with the tutorial's `dense_net()`, and run on one image of the size
+# it trained on (Fashion-MNIST, 1 channel, resized to 32 px), one layer of the
+# network at a time, so that each dense block's and each transition's input and output
+# channels are read off real tensors. Next to it, `densenet63_classic`, the network the
+# tutorial's text describes (plain layers, transitions that halve), with the same input
+# and 10 classes:
+
+# %%
+def stage_widths(layers, x):
+    """(name, channels in, channels out) of every dense block and transition of a net
+    whose top-level `layers` are run one at a time on `x`; also the last output."""
+    stages, counts = [], {}
+    for layer in layers:
+        out = layer(x)
+        kind = type(layer).__name__
+        if kind == "DenseBlock" or kind.endswith("Sequential"):        # a transition
+            name = "dense block" if kind == "DenseBlock" else "transition"
+            counts[name] = counts.get(name, 0) + 1
+            stages.append((f"{name} {counts[name]}", x.shape[1], out.shape[1]))
+        x = out
+    return stages, out
+
+
+def describe(c_in, c_out):
+    change = f"+{c_out - c_in:,}" if c_out > c_in else f"×{c_out / c_in:.2f}"
+    return f"{c_in:,} → {c_out:,} ({change})"
+
+
+tutorial = tutorial_2017.dense_net()
+tutorial.initialize(mx.init.Xavier())
+classic10 = densenet63_classic(classes=10, in_channels=1)
+classic10.initialize(mx.init.Xavier())
+image = mx.nd.zeros((1, 1, 32, 32))
+code_stages, code_map = stage_widths(list(tutorial)[:-2], image)   # up to its pooling
+text_stages, text_map = stage_widths(list(classic10.features)[:-1], image)
+tutorial(image)                      # the whole net once, so that its Dense has a shape
+classic_widths = pd.DataFrame(
+    {"tutorial's code": [describe(a, b) for _, a, b in code_stages],
+     "densenet63_classic": [describe(a, b) for _, a, b in text_stages]},
+    index=[name for name, _, _ in code_stages])
+classic_widths.loc["classifier inputs"] = [f"{tutorial[-1].weight.shape[1]:,}",
+                                   f"{classic10.output.weight.shape[1]:,}"]
+classic_widths.loc["weighted layers"] = [count_weighted_layers(tutorial), count_weighted_layers(classic10)]
+classic_widths.loc["parameters"] = [f"{count_parameters(tutorial):,}", f"{count_parameters(classic10):,}"]
+print(classic_widths.to_string())
+print("last feature map, before the classifier:", code_map.shape, "and", text_map.shape)
+
+# %% [markdown]
+# Both networks have 63 weighted layers, and the table answers two questions.
+#
+# **Where do the channels grow?** A common description says that DenseNet's transition
+# layers make the channel count grow. In both columns every increase is a dense block's,
+# $+L \cdot k$ from concatenating the outputs of $L$ layers of $k$ channels each, and
+# every transition *reduces* the channels: the transitions are where the growth is
+# controlled. The tutorial's own text, as quoted, has this right: it introduces the
+# transition because concatenation makes the channels surge,
+#
+# > 因为使用拼接的缘故，每经过一次拼接输出通道数可能会激增。
+#
+# ("because of the concatenation, the output channels may surge with every
+# concatenation"). Its first version, of 6 October 2017 (commit `83819a96`), read
+# 过渡块, "transition block", where this one reads the second 拼接, "concatenation": the
+# slip of the common description.
+#
+# **What do the tutorial's text and code disagree on?** The text says every transition
+# halves the channels; in the code only the first one does. `dense_net()` keeps a
+# running count `channels`, adds each block's $L \cdot k$ to it and passes `channels//2`
+# to the next transition, but never sets `channels` to that halved value. From the
+# second block on, the count is too high: transition 2 keeps 320 of 512 channels,
+# transition 3 keeps 704 of 1,088, and the classifier reads 1,216 features where the
+# halving the text describes gives 1,024 (the right-hand column). The net the code builds
+# is therefore wider, and has more parameters, than the one its text describes.
+#
+# For the depth, here is `densenet63_classic` for ImageNet (RGB, 1000 classes) next to
+# DenseNet-121:
 
 # %%
 classic = densenet63_classic(classes=1000, in_channels=3)
 classic.initialize()
-print(f"classic tutorial net: {count_weighted_layers(classic)} weighted layers, "
+print(f"densenet63_classic: {count_weighted_layers(classic)} weighted layers, "
       f"{count_parameters(classic):,} parameters")
-print(f"DenseNet-121:         {n_layers} weighted layers, {n_params:,} parameters")
+print(f"DenseNet-121:       {n_layers} weighted layers, {n_params:,} parameters")
 
 # %% [markdown]
 # One stem convolution, one convolution per layer of the 6 + 12 + 24 + 16 = 58 layers,
@@ -405,7 +669,7 @@ print(f"DenseNet-121:         {n_layers} weighted layers, {n_params:,} parameter
 blocks = DENSENET_SPECS[121].block_config
 by_formula = 1 + sum(blocks) + (len(blocks) - 1) + 1
 print(f"1 + {sum(blocks)} + {len(blocks) - 1} + 1 = {by_formula}")
-assert by_formula == count_weighted_layers(classic)
+assert by_formula == count_weighted_layers(classic) == count_weighted_layers(tutorial)
 
 # %% [markdown]
 # So the classic net is a 63-layer DenseNet, not DenseNet-121. And without the
@@ -413,31 +677,49 @@ assert by_formula == count_weighted_layers(classic)
 # as deep it has *more* parameters than the real DenseNet-121: the bottleneck table
 # above in action.
 #
-# The two differences between `densenet63_classic` and the tutorial's code:
+# `densenet63_classic` is the network of the tutorial's text, not a copy of its code. It
+# differs from the code in three ways:
 #
-# 1. **Biases.** The tutorial's convolutions kept Gluon's default `use_bias=True`.
+# 1. **Channel bookkeeping.** Its transitions keep $\lfloor \theta c \rfloor$ of the
+#    $c$ channels they receive, with θ = 0.5, as the text says; the code's slip is shown
+#    above.
+# 2. **Biases.** The tutorial's convolutions keep Gluon's default `use_bias=True`.
 #    Every convolution here is followed by a BatchNorm, whose β shift makes a
 #    convolution bias redundant, so the paper's nets (and ours) have none. The
 #    difference is one parameter per output channel of every convolution.
-# 2. **No global pooling.** The tutorial ended in `AvgPool2D(pool_size=1)`, a 1×1
-#    window with stride 1, which returns its input unchanged, so the classifier read the
+# 3. **No global pooling.** The tutorial ends in `AvgPool2D(pool_size=1)`, a 1×1
+#    window with stride 1, which returns its input unchanged, so the classifier reads the
 #    flattened $C \times H \times W$ map, not $C$ averages. The tutorial trained at
-#    32 px, where the last map is 1×1 and the flattened map equals global pooling; at
-#    any other size the classifier's input, and so the net's parameter count, changes
-#    with the input size (its exercise at 224 px asked readers to edit this pooling).
+#    32 px, where the last map is 1×1 (printed under the table above) and the flattened map
+#    equals global pooling; at any other size the classifier's input, and so the net's
+#    parameter count, changes with the input size (its exercise at 224 px asked readers
+#    to edit this pooling).
 #
-# Both, computed; the second at 96 px, where the last map is 3×3:
+# The last two, computed on the tutorial's net; the pooling at 96 px, where the last map
+# is 3×3:
 
 # %%
-conv_weights = [p for p in classic.collect_params().values() if len(p.shape) == 4]
-pool1 = nn.AvgPool2D(pool_size=1)
-fmap = mx.nd.random.uniform(shape=(1, 1024, 3, 3))
-print(f"1. biases: +{sum(p.shape[0] for p in conv_weights):,} parameters (one per output "
-      f"channel of its {len(conv_weights)} convolutions)")
-print(f"2. AvgPool2D(pool_size=1) changes nothing: {bool((pool1(fmap) == fmap).min().asscalar())}; "
-      f"the classifier reads {fmap.size:,} numbers per image at 96 px instead of "
-      f"{fmap.shape[1]:,}, so a 10-class classifier has {fmap.size * 10 + 10:,} parameters "
-      f"instead of {fmap.shape[1] * 10 + 10:,}")
+from gluon_densenet.analysis.parameters import CONV_BIAS
+
+conv_biases = [p for name, p in tutorial.collect_params().items() if CONV_BIAS.search(name)]
+n_biases = sum(p.shape[0] for p in conv_biases)
+print(f"biases: {n_biases:,} of the tutorial net's {count_parameters(tutorial):,} parameters "
+      f"(one per output channel of its {len(conv_biases)} convolutions); without them "
+      f"{count_parameters(tutorial) - n_biases:,}, still "
+      f"{count_parameters(tutorial) - n_biases - count_parameters(classic10):,} more than "
+      "densenet63_classic: the wider transitions and blocks")
+
+at96 = tutorial_2017.dense_net()
+at96.initialize(mx.init.Xavier())
+image96 = mx.nd.random.uniform(shape=(1, 1, 96, 96))
+_, map96 = stage_widths(list(at96)[:-3], image96)  # the map that reaches the pooling
+at96(image96)                                      # the first call fixes the Dense's shape
+pool1 = tutorial[-3]                               # the tutorial's AvgPool2D(pool_size=1)
+print(f"last map at 96 px: {map96.shape}; AvgPool2D(pool_size=1) changes nothing: "
+      f"{bool((pool1(map96) == map96).min().asscalar())}")
+print(f"at 96 px the classifier reads {at96[-1].weight.shape[1]:,} numbers per image "
+      f"instead of {tutorial[-1].weight.shape[1]:,}, and the net has "
+      f"{count_parameters(at96):,} parameters instead of {count_parameters(tutorial):,}")
 
 # %% [markdown]
 # ## Shapes through the network
@@ -477,6 +759,44 @@ outputs = sum(int(np.prod(r.output_shape)) for r in layers)
 print(f"\n{len(layers)} layers; parameters {table['params'].sum():,} "
       f"({table['params'].sum() * 4 / 2**20:.1f} MiB); outputs of the listed layers "
       f"{outputs:,} floats ({outputs * 4 / 2**20:.1f} MiB per image)")
+
+# %% [markdown]
+# The same outputs as a picture: the float32 size of every row's output, in the order of
+# the table, with the four dense blocks shaded (log scale), and below it each block's
+# share of the total.
+
+# %%
+out_mib = np.array([np.prod(r.output_shape) * 4 / 2**20 for r in layers])
+fig, ax = plt.subplots(figsize=(9, 3.2))
+ax.plot(out_mib, color="tab:blue", linewidth=0.8)
+block_positions = [i for i, child in enumerate(net.features) if isinstance(child, DenseBlock)]
+for number, position in enumerate(block_positions, start=1):
+    rows_in = [j for j, r in enumerate(layers) if r.name.startswith(f"features.{position}.")]
+    ax.axvspan(rows_in[0], rows_in[-1], color="tab:orange", alpha=0.12)
+    ax.text((rows_in[0] + rows_in[-1]) / 2, out_mib.max() * 1.3, f"block {number}",
+            ha="center", fontsize=8)
+    side = layers[rows_in[0]].output_shape[-1]
+    print(f"block {number} ({side}×{side}): {len(rows_in)} rows, "
+          f"{out_mib[rows_in].sum():.1f} MiB, {out_mib[rows_in].sum() / out_mib.sum():.1%} "
+          "of the listed outputs")
+top = int(out_mib.argmax())
+print(f"largest single output: {layers[top].name} ({layers[top].kind}), "
+      f"{layers[top].output_shape}, {out_mib[top]:.2f} MiB")
+ax.set_yscale("log")
+ax.set_ylim(out_mib.min() / 2, out_mib.max() * 3)
+ax.set_xlabel("row of the table above (layer)")
+ax.set_ylabel("output size, MiB per image")
+ax.set_title("DenseNet-121 at 224 px: output size of every layer")
+ax.grid(True, alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# Inside each block the line climbs, because each layer's BatchNorm and ReLU output its
+# whole, growing input, and it dips at every 3×3 convolution, which outputs only
+# $k = 32$ channels. From block to block the level drops, since each transition halves
+# the height and width (a quarter of the pixels) and halves the channels: block 1, with
+# the fewest layers, holds the largest share of the outputs, and block 4 the smallest.
+# Chapter 4 measures what this means for training memory.
 
 # %% [markdown]
 # At 224 pixels the four dense blocks work on 56×56, 28×28, 14×14 and 7×7 maps. Those
@@ -779,12 +1099,17 @@ pd.DataFrame(stages).set_index("stage")
 #
 # ## Summary
 #
-# * The bottleneck layer (1×1 conv to $4k$, then 3×3 conv to $k$) keeps deep layers cheap;
-#   compression θ = 0.5 halves the channels at each transition. Together: DenseNet-BC.
+# * The bottleneck layer (1×1 conv to $4k$, then 3×3 conv to $k$) keeps deep layers cheap:
+#   above an input width of $(8 + 36k)/5$ channels it costs less than a plain layer.
+# * Every DenseNet has transitions; DenseNet-C is the one whose transitions compress,
+#   θ < 1 (θ = 0.5 halves the channels). With bottlenecks too: DenseNet-BC.
+# * The channels grow in the dense blocks, by $L \cdot k$ each; the transitions reduce
+#   them.
 # * DenseNet-121 has 121 weighted layers and 7,978,856 parameters (both checked above),
 #   and assembled by hand from chapter 1's pieces plus the bottleneck it computes the
 #   library's function; the same block configuration without bottlenecks is a 63-layer
-#   network.
+#   network. The 2017 tutorial's code for that network also never updates its channel
+#   count after a transition, so only its first transition halves.
 # * For 32 px CIFAR images the paper's DenseNet-BC uses a 3×3 stem and three blocks,
 #   depth $L = 6n + 4$; the counts of its three Table 2 nets agree with the paper.
 # * Global average pooling lets the same network take 32-pixel and 224-pixel inputs; a
