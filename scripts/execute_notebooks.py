@@ -8,6 +8,10 @@ reuses its committed ``notebooks/results/*.json`` (set GLUON_DENSENET_RERUN=1 to
 them: ``make full-runs``). Chapter 3 trains in the page itself, so it always re-trains.
 CI executes the same chapters in smoke mode under nbval, which skips the cells tagged
 ``nbval-ignore-output`` (those whose output differs between the modes).
+
+Each chapter's wall time is printed and recorded in ``notebooks/results/page_times.json``
+(with the date, the load average and whether experiments were redone), which the
+chapters' headers quote and ``tests/test_prose_figures.py`` checks them against.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGE_TIMES = ROOT / "notebooks" / "results" / "page_times.json"
 
 
 def _strip_execution_metadata(path: Path) -> None:
@@ -30,17 +35,31 @@ def _strip_execution_metadata(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def _record_time(stem: str, wall_s: float, load_before: float) -> None:
+    """Add this run of chapter ``stem`` to :data:`PAGE_TIMES` (full runs only)."""
+    from gluon_densenet.atomic_files import read_json, write_json
+    from gluon_densenet.chapters.smoke import env_flag
+
+    times = read_json(PAGE_TIMES) if PAGE_TIMES.exists() else {}
+    times[stem] = {"wall_s": round(wall_s), "rerun": env_flag("GLUON_DENSENET_RERUN"),
+                   "date": time.strftime("%Y-%m-%d", time.gmtime()),
+                   "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1)}
+    write_json(PAGE_TIMES, dict(sorted(times.items())))
+
+
 def main(argv: list[str]) -> int:
     sources = [Path(a).resolve() for a in argv] or sorted((ROOT / "notebooks").glob("*.py"))
     env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline")
     env.setdefault("GLUON_DENSENET_SMOKE", "0")
     for src in sources:
-        start = time.time()
+        start, load_before = time.time(), os.getloadavg()[0]
         subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb",
                         "--execute", "--set-kernel", "python3", src.name],
                        check=True, env=env, cwd=src.parent)
         _strip_execution_metadata(src.with_suffix(".ipynb"))
         print(f"{src.name}: {time.time() - start:.0f} s")
+        if env["GLUON_DENSENET_SMOKE"].strip().lower() in ("", "0", "false", "no"):
+            _record_time(src.stem, time.time() - start, load_before)
     return 0
 
 
