@@ -743,3 +743,10 @@ def test_load_splits_share_one_validation_set_across_training_seeds():
     assert np.array_equal(a.validation.images, b.validation.images)
     assert not np.array_equal(a.train.order(0), b.train.order(0))
     assert not a.validation.shuffle and not a.test.shuffle
+
+
+def test_data_splits_describe_their_sizes():
+    from gluon_densenet.data import load_splits
+    line = load_splits(50, validation=100, subset=True, limit=500, test_limit=200).describe()
+    assert line.startswith("of 500 training images, 100 held out") and "[10, 10," in line
+    assert "400 trained on; 200 test images" in line

@@ -288,6 +288,14 @@ class DataSplits(NamedTuple):
     validation: ArrayLoader
     test: ArrayLoader
 
+    def describe(self) -> str:
+        """One line: the images of each split and the validation split's class counts."""
+        train_n, valid_n = self.train.num_examples, self.validation.num_examples
+        per_class = np.bincount(self.validation.labels.astype(int)).tolist()
+        return (f"of {train_n + valid_n:,} training images, {valid_n:,} held out for validation "
+                f"(per class: {per_class}), {train_n:,} trained on; "
+                f"{self.test.num_examples:,} test images, used once")
+
 
 def load_splits(
     batch_size: int,
