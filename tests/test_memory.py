@@ -4,11 +4,13 @@ from __future__ import annotations
 import pytest
 
 from gluon_densenet import DenseNet, count_parameters, get_model
+from gluon_densenet.analysis.measure import MIB
 from gluon_densenet.analysis.memory import (
     activation_rows,
     bytes_by,
     measure_peak,
     parameter_bytes,
+    planned_bytes,
 )
 
 
@@ -45,14 +47,23 @@ def test_parameter_bytes_match_the_parameter_count():
     assert parameter_bytes(net, (1, 3, 8, 8)) == 4 * count_parameters(net)
 
 
+def test_planned_bytes_share_storage_and_grow_with_the_batch():
+    net = get_model("resnet18_v1", classes=10)
+    counted = sum(r.bytes for r in activation_rows(net, (64, 3, 64, 64)))
+    one, two = planned_bytes(net, (64, 3, 64, 64)), planned_bytes(net, (128, 3, 64, 64))
+    assert one % MIB == 0 and 0.5 * counted < one < counted      # buffers are shared
+    assert abs(two - 2 * one) <= 2 * MIB                         # whole MiB, rounded down
+
+
 def test_unknown_model():
     with pytest.raises(ValueError, match="unknown model"):
         get_model("resnet1000")
 
 
 def test_measure_peak_in_a_subprocess():
-    m = measure_peak("resnet18_v1", size=32, batch_size=2, gpu=False)
+    m = measure_peak("resnet18_v1", size=32, batch_size=2, gpu=False, repeats=3)
     assert m.device == "cpu" and m.size == 32 and m.batch_size == 2
+    assert len(m.step_times_s) == 3 and m.step_s == sorted(m.step_times_s)[1]
     assert 10 < m.baseline_mib <= m.peak_mib < 64 * 1024
     assert m.train_mib == pytest.approx(m.peak_mib - m.baseline_mib)
     assert m.as_dict()["train_mib"] == m.train_mib
@@ -63,3 +74,9 @@ def test_measure_peak_can_take_the_memory_efficient_step():
     m = measure_peak("densenet_tiny", size=32, batch_size=2, gpu=False, memory_efficient=True)
     assert m.memory_efficient is True and m.model == "densenet_tiny"
     assert m.peak_mib >= m.baseline_mib and m.step_s > 0 and m.first_step_s > 0
+    assert m.step_times_s == [m.step_s]                          # repeats=1: the second step
+
+
+def test_measure_peak_needs_a_timed_step():
+    with pytest.raises(ValueError, match="repeats"):
+        measure_peak("densenet_tiny", size=32, batch_size=2, gpu=False, repeats=0)

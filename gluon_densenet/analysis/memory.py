@@ -3,22 +3,26 @@ graph's inferred shapes, and the measured peak of training steps in a fresh proc
 
     rows = activation_rows(get_model("densenet121"), (32, 3, 224, 224))
     bytes_by(rows, "group")             # stem, dense block 1, transition 1, ... head
+    planned_bytes(get_model("densenet121"), (32, 3, 224, 224))   # MXNet's own plan
     measure_peak("densenet121", size=224, batch_size=32)   # PeakMemory(...)
 
 The analytic count is the sum of every operator output of the forward graph (float32),
 i.e. what a framework that kept every intermediate for the backward pass would hold.
 MXNet's memory planner shares and frees some buffers, so it is a yardstick, not a
-prediction: the notebook compares the two.
+prediction: :func:`planned_bytes` reads the planner's own total for the training graph,
+and the notebook compares all three.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
+import statistics
 import subprocess
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import mxnet as mx
 import numpy as np
@@ -28,7 +32,7 @@ from .measure import MIB, peak_rss_mib, timings
 from .parameters import STAGE_PATTERN, graph_symbol, learnable_shapes
 
 __all__ = ["ActivationRow", "PeakMemory", "activation_rows", "bytes_by", "measure_peak",
-           "parameter_bytes", "MIB"]
+           "parameter_bytes", "planned_bytes", "MIB"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,33 @@ def parameter_bytes(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...],
     return sum(math.prod(s) * dtype_bytes for _, s in learnable_shapes(net, input_shape))
 
 
+_PLANNED = re.compile(r"Total (\d+) MB allocated")
+
+
+def planned_bytes(net: mx.gluon.HybridBlock, input_shape: tuple[int, ...]) -> int:
+    """Bytes MXNet's memory planner allots to the internal buffers of one training step:
+    the outputs of the forward graph and the gradients of the backward graph (softmax
+    cross-entropy loss), after letting buffers share storage (in-place operators, buffers
+    whose last reader has run). Parameters, their gradients, the input and operator
+    workspaces are not included.
+
+    The plan is the symbolic executor's (``simple_bind``) for the whole training graph,
+    read from its ``debug_str()``; MXNet reports it in whole MiB, rounded down, so use a
+    batch that makes it large. Binding reserves the planned buffers without writing
+    them, so it costs little resident memory.
+    """
+    # silence the one-line notice the executor logs when it binds with a subgraph backend
+    os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
+    loss = mx.sym.SoftmaxOutput(graph_symbol(net), name="softmax")
+    grad_req = {name: "null" if name in ("data", "softmax_label") else "write"
+                for name in loss.list_arguments()}
+    executor = loss.simple_bind(mx.cpu(), data=input_shape, grad_req=grad_req)
+    found = _PLANNED.search(executor.debug_str())
+    if found is None:
+        raise RuntimeError("the executor's debug_str() reports no planned total")
+    return int(found.group(1)) * MIB
+
+
 # ------------------------------------------------------------------ measurement
 @dataclass
 class PeakMemory:
@@ -103,11 +134,15 @@ class PeakMemory:
     """Peak of the whole process over two steps (CPU: VmHWM; GPU: used device memory
     after them)."""
     step_s: float
-    """The second step: the time a step takes once buffers and oneDNN primitives exist."""
+    """Median of ``step_times_s``: the time a step takes once buffers and oneDNN
+    primitives exist."""
     first_step_s: float = float("nan")
     """The first step, which also allocates every buffer (page faults on a CPU)."""
     memory_efficient: bool = False
     """Whether the step recomputed the dense layers (:mod:`..models.memory_efficient`)."""
+    step_times_s: list[float] = field(default_factory=list)
+    """Every timed step after the first: the second (within the memory measurement)
+    and ``repeats - 1`` more taken after the peak was read."""
 
     @property
     def train_mib(self) -> float:
@@ -118,8 +153,10 @@ class PeakMemory:
         return {**asdict(self), "train_mib": self.train_mib}
 
 
-def _child(model: str, size: int, batch_size: int, gpu: bool, memory_efficient: bool) -> dict:
-    """Runs in the fresh process: build, allocate weights, take two training steps."""
+def _child(model: str, size: int, batch_size: int, gpu: bool, memory_efficient: bool,
+           repeats: int = 1) -> dict:
+    """Runs in the fresh process: build, allocate weights, take two training steps and
+    read the peak, then take ``repeats - 1`` more steps for their times only."""
     from mxnet import gluon
 
     from ..models.memory_efficient import is_memory_efficient
@@ -139,26 +176,39 @@ def _child(model: str, size: int, batch_size: int, gpu: bool, memory_efficient: 
     X = mx.nd.random.uniform(shape=(batch_size, 3, size, size), ctx=ctx)
     y = mx.nd.array(np.arange(batch_size) % 10, ctx=ctx)
     me = is_memory_efficient(net)
-    first_s, step_s = timings(lambda: train_step(net, trainer, loss_fn, X, y),
-                              warmup=0, repeats=2, sync=mx.nd.waitall)
-    peak = used() if gpu else peak_rss_mib()
+    def step() -> None:
+        train_step(net, trainer, loss_fn, X, y)
+
+    first_s, second_s = timings(step, warmup=0, repeats=2, sync=mx.nd.waitall)
+    peak = used() if gpu else peak_rss_mib()            # the peak over the first two steps
+    times = [second_s] + (timings(step, warmup=0, repeats=repeats - 1, sync=mx.nd.waitall)
+                          if repeats > 1 else [])
     return {"model": model, "size": size, "batch_size": batch_size,
             "device": "gpu(0)" if gpu else "cpu", "baseline_mib": baseline,
-            "peak_mib": peak, "step_s": step_s, "first_step_s": first_s, "memory_efficient": me}
+            "peak_mib": peak, "step_s": statistics.median(times), "first_step_s": first_s,
+            "memory_efficient": me, "step_times_s": times}
 
 
 def measure_peak(model: str, size: int, batch_size: int, gpu: bool | None = None,
-                 timeout: float = 900, memory_efficient: bool = False) -> PeakMemory:
+                 timeout: float = 900, memory_efficient: bool = False,
+                 repeats: int = 1) -> PeakMemory:
     """Measure one configuration in a fresh ``python`` subprocess, so runs do not share
     allocator pools or a high-water mark. ``gpu=None`` uses a GPU when there is one that
     this build can run. ``memory_efficient=True`` builds a DenseNet with recomputing
-    dense blocks and takes the memory-efficient step."""
+    dense blocks and takes the memory-efficient step.
+
+    The peak is read after two training steps whatever ``repeats`` is; ``repeats`` is
+    the number of timed steps after the first (the second, then ``repeats - 1`` more),
+    whose median is ``step_s``."""
+    if repeats < 1:
+        raise ValueError(f"need repeats >= 1, got {repeats}")
     if gpu is None:
         from ..runtime.devices import try_gpu
         gpu = try_gpu().device_type == "gpu"     # a GPU this build can run, if any
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     cmd = [sys.executable, "-m", "gluon_densenet.analysis.memory", model, str(size),
-           str(batch_size), "gpu" if gpu else "cpu", "me" if memory_efficient else "std"]
+           str(batch_size), "gpu" if gpu else "cpu", "me" if memory_efficient else "std",
+           str(repeats)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"measuring {model} at {size} px, batch {batch_size} failed:\n"
@@ -167,5 +217,6 @@ def measure_peak(model: str, size: int, batch_size: int, gpu: bool | None = None
 
 
 if __name__ == "__main__":
-    _m, _size, _batch, _dev, _step = sys.argv[1:6]
-    print(json.dumps(_child(_m, int(_size), int(_batch), _dev == "gpu", _step == "me")))
+    _m, _size, _batch, _dev, _step, _repeats = sys.argv[1:7]
+    print(json.dumps(_child(_m, int(_size), int(_batch), _dev == "gpu", _step == "me",
+                            int(_repeats))))
