@@ -31,9 +31,10 @@
 #
 # **On a GPU** nothing changes: run the same notebook on a machine with an NVIDIA GPU
 # and the CUDA build of MXNet (`mxnet-cu112`), and the device helpers below pick up every
-# GPU that build can run; the training loop splits each batch across them. That wheel has
-# code for compute capability 5.0 to 8.9 only (Maxwell to Ada). A Hopper or Blackwell GPU
-# is skipped with a one-line warning, and the chapter runs on the CPU (README, "GPUs").
+# GPU that build can run; the training loop splits each batch across them (chapter 8
+# shows how, and what that changes). That wheel has code for compute capability 5.0 to
+# 8.9 only (Maxwell to Ada). A Hopper or Blackwell GPU is skipped with a one-line
+# warning, and the chapter runs on the CPU (README, "GPUs").
 
 # %% [markdown]
 # **Learning objectives.** After this chapter you can
@@ -47,10 +48,9 @@
 # **Prerequisites.** Chapters 1 and 2; softmax classification, minibatch SGD and
 # cross-entropy loss (*Dive into Deep Learning*, chapters 3 and 4).
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-26 (AMD EPYC, MXNet 1.9.1; `make
-# pages` prints each chapter's seconds, and the experiments' own times are in their
-# results): about 20 s in smoke mode; about 6 min in a full run (350 s), nearly all of
-# it the 10-epoch training.
+# **Run time on a 2-core CPU.** Nearly all of it is the training, whose total time the
+# page prints: 10 epochs on the full data in a full run, a few dozen steps on the subset
+# in smoke mode. The rest takes seconds.
 #
 # **References.**
 #
@@ -62,14 +62,6 @@
 # * Efron, Hastie, Johnstone and Tibshirani (2004), *Least Angle Regression*, Annals of
 #   Statistics 32(2), the diabetes data of exercise 3.2,
 #   <https://doi.org/10.1214/009053604000000067>.
-# * Li, Andersen, Park, Smola, Ahmed, Josifovski, Long, Shekita and Su (2014), *Scaling
-#   Distributed Machine Learning with the Parameter Server*, OSDI,
-#   <https://www.usenix.org/conference/osdi14/technical-sessions/presentation/li_mu>.
-# * Apache MXNet documentation, *Distributed Training in MXNet*,
-#   <https://mxnet.apache.org/api/faq/distributed_training>.
-# * Goyal, Dollár, Girshick, Noordhuis, Wesolowski, Kyrola, Tulloch, Jia and He (2017),
-#   *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*,
-#   [arXiv:1706.02677](https://arxiv.org/abs/1706.02677).
 # * Pleiss, Chen, Huang, Li, van der Maaten and Weinberger (2017), *Memory-Efficient
 #   Implementation of DenseNets*, [arXiv:1707.06990](https://arxiv.org/abs/1707.06990).
 # * Zhang, Lipton, Li and Smola, *Dive into Deep Learning*, §8.7 "Densely Connected
@@ -332,126 +324,6 @@ reloaded_history = History.load(RUN_DIR / "history.json")
 print(f"history reloaded: {len(reloaded_history)} epochs (ran {EPOCHS})")
 
 # %% [markdown]
-# ## Beyond one machine: data parallelism
-#
-# `train(..., ctx=devices)` above already trains data-parallel when `devices` lists
-# several GPUs: every device keeps a full copy of the parameters, computes the gradients
-# of its slice of each batch, and MXNet's key-value store (*kvstore*) sums them before
-# one update is applied everywhere. Across machines MXNet uses the same kvstore as a
-# *parameter server* (Li et al., 2014; MXNet's guide *Distributed Training in MXNet*
-# describes its processes and modes): a **scheduler** that introduces the processes to
-# each other, **servers** that hold the sums, and **workers** that train. With
-# `kvstore="dist_sync"` each worker reads its own shard of the training data; at every
-# step it pushes its gradients, the servers add up those of all workers, and every
-# worker pulls the sum and takes the same step. `dist_async` lets the servers apply each
-# worker's push as it comes, without waiting for the others.
-#
-# Three consequences, which `train` handles and the README spells out:
-#
-# * **The global batch** is the workers' batches together. Two workers with 128 images
-#   each take the step of one process on 256 images (up to BatchNorm, next point): `lr`
-#   is the rate for those 256.
-#   Goyal et al. (2017) keep the rate per image by multiplying it by the number of
-#   workers, with a gradual warmup over the first epochs (five in their ImageNet runs;
-#   `--scale-lr --warmup-epochs 1` on the command line).
-# * **BatchNorm** normalises each worker's batch alone, as it does each device's; at the
-#   end of each epoch the running statistics are averaged over the workers, so that the
-#   saved net is the same on every worker.
-# * **Files**: worker 0 alone writes checkpoints and results.
-#
-# (README, "Training on several machines", gives the details; `tests/test_distributed.py`
-# checks them.)
-#
-# What a step sends is easy to count: each worker pushes one float32 gradient per
-# parameter (4 bytes) and pulls as much back.
-
-# %%
-for name, kwargs in ((MODEL, dict(classes=10, in_channels=1)),
-                     ("densenet121", dict(classes=10, in_channels=1)),
-                     ("densenet121", {})):
-    n = count_parameters(get_model(name, **kwargs))
-    what = "ImageNet, 1,000 classes" if not kwargs else "Fashion-MNIST, 10 classes"
-    print(f"{name} ({what}): {n:,} parameters -> {2 * 4 * n / 2**20:.1f} MiB "
-          "pushed and pulled per worker per step")
-
-# %% [markdown]
-# On a cluster every worker sends those megabytes over the network at every step.
-#
-# ### Two workers on this machine
-#
-# `gluon-densenet launch` starts a whole job on one machine: the scheduler, one server
-# and two workers as processes on 127.0.0.1, told their roles by MXNet's `DMLC_*`
-# environment variables. It streams their output with a `[role rank]` prefix and stops
-# every process as soon as one fails, since the others would wait for it. Here both
-# workers fail at once, before they join the job, and the launcher reports the first
-# failure it sees and stops the rest (the scheduler and the server are still waiting
-# for the workers):
-
-# %% tags=["nbval-ignore-output"]
-import sys
-
-from gluon_densenet.distributed.launcher import launch, worker_command
-
-job = launch([sys.executable, "-c", "import sys; sys.exit(3)"], workers=2, servers=1)
-print(f"status {job.returncode}: {job.message}")
-
-# %% [markdown]
-# Now a real job. Each worker gets half of this chapter's batch, so that the two
-# together take steps of `BATCH_SIZE` images as the run above did, for one epoch
-# (in smoke mode: the shipped subset and 20 steps).
-
-# %% tags=["nbval-ignore-output"]
-DIST_DIR = RUN_DIR / "two_workers"
-dist_args = ["train", "--kvstore", "dist_sync", "--model", MODEL, "--resize", str(RESIZE),
-             "--batch-size", str(BATCH_SIZE // 2), "--lr", str(LR), "--epochs", "1",
-             "--seed", str(SEED), "--out", str(DIST_DIR), "--no-resume", "--quiet",
-             *(["--smoke"] if smoke_mode() else [])]
-start = time.perf_counter()
-job = launch(worker_command(dist_args), workers=2, servers=1)
-dist_seconds = time.perf_counter() - start
-print(f"job ended with status {job.returncode} after {dist_seconds:.0f} s "
-      f"({', '.join(f'{k}: {v}' for k, v in job.statuses.items())})")
-
-# %% [markdown]
-# Worker 0 saved the history of the two workers' epoch; its throughput counts the images
-# of both. Here it is beside the first epoch of the one-process run above, which had the
-# same batch of `BATCH_SIZE` images per step, with the learning rate each epoch ended at
-# and the operator threads each process had:
-
-# %% tags=["nbval-ignore-output"]
-from gluon_densenet.runtime.cpu_threads import mxnet_threads, physical_cores
-
-two = History.load(DIST_DIR / "history.json").records[0]
-one = history.records[0]
-print(f"2 workers, 1 epoch of 1:   test accuracy {two.test_acc:.4f}, lr at the end {two.lr:.3f}, "
-      f"{two.img_per_s:,.0f} images/s, {max(1, physical_cores() // 2)} thread(s) each")
-print(f"1 process, epoch 1 of {EPOCHS}: test accuracy {one.test_acc:.4f}, lr at the end "
-      f"{one.lr:.3f}, {one.img_per_s:,.0f} images/s, {mxnet_threads()} thread(s)")
-print(f"two workers trained at {two.img_per_s / one.img_per_s:.2f}x the one-process rate")
-
-# %% [markdown]
-# Neither difference is a virtue of the parameter server:
-#
-# * **Accuracy.** The cosine schedule runs over the whole run, so the one-epoch job ended
-#   its epoch at a learning rate near zero, while the one-process run was still near `LR`
-#   after the first of its epochs (the printed rates): the epochs are not alike.
-# * **Speed.** Both runs used the same cores, split differently (the printed threads):
-#   this notebook imported `gluon_densenet` before MXNet, which gives MXNet one operator
-#   thread per physical core (`gluon_densenet.runtime.cpu_threads`; MXNet's own default is half
-#   the processors on x86, `src/engine/openmp.cc` in MXNet's source), and `launch` gives
-#   each of its workers `cores // workers` of them. Two one-thread processes and one
-#   two-thread process use two cores differently, and the two workers also pay for
-#   copying every gradient to the server and back (the bytes per step computed above);
-#   this page does not separate the two effects.
-#
-# So the ratio above holds for one epoch of each, measured once, on this machine and with
-# these threads; it says nothing of several machines. `python -m benchmarks.distributed`
-# measures one process and 1 and 2 workers side by side, many steps each, in alternating
-# rounds (README, "Training on several machines", where two workers ran at 0.91 of one
-# process). On a cluster the same `train` command runs through MXNet's `tools/launch.py`,
-# one worker per machine.
-
-# %% [markdown]
 # ## Summary
 #
 # * `load_data(batch_size, resize=32)` gives shuffled, seeded Fashion-MNIST batches;
@@ -461,9 +333,9 @@ print(f"two workers trained at {two.img_per_s / one.img_per_s:.2f}x the one-proc
 # * `train(..., on_epoch_end=live_plot())` trains with progress bars and live curves;
 #   `evaluate`, `predict` and `plot_confusion_matrix` show how well and where it fails.
 # * `save_parameters` / `load_parameters` move the trained weights into a fresh network.
-# * `train(..., kvstore="dist_sync")` trains on several machines with MXNet's parameter
-#   server; `gluon-densenet launch --workers 2 --servers 1 -- train --kvstore dist_sync`
-#   runs such a job on one machine, stopping it all if a process fails.
+#
+# Chapter 8 spreads the same training over several devices and over several processes
+# (MXNet's parameter server), and checks when that is still the step of one device.
 
 # %% [markdown]
 # ## Exercises
