@@ -28,14 +28,17 @@
 #
 # * Every net trains for **the same number of epochs** with the same recipe, so
 #   accuracy differences come from the architecture, not from how many passes over
-#   the data a net managed. (A first version of this chapter gave every net the same
-#   wall-time budget instead; its timing probe, on a machine shared with other jobs,
-#   planned one epoch for a net that then stopped at 108 s of its 180 s, so the nets
-#   did not get the same budget after all.)
+#   the data a net managed.
 # * Every net trains with **several seeds**. The seed fixes the order of the training
 #   data and the random stream the initial weights are drawn from, so run *s* of a
 #   variant and run *s* of `d2l-21` differ only in the architecture: we compare them
 #   **pair by pair** (per-seed differences).
+# * Every choice is made on a **validation split**: 6,000 of the 60,000 training
+#   images (600 per class, drawn once with a fixed seed, the same for every run) are
+#   held out, the nets train on the other 54,000, and all accuracies in the race are
+#   validation accuracies. The 10,000 test images are used **once**, at the very end,
+#   for the one net the rules below choose, so that its test accuracy is not inflated
+#   by having been picked as the best of several.
 # * The time per epoch is measured in the same runs, one net after the other in one
 #   process, and the machine's load average is printed with the results, so you can
 #   judge whether other jobs were running.
@@ -51,15 +54,16 @@
 #
 # * change one design knob at a time and measure its effect;
 # * compare nets over several seeds with a paired test;
-# * choose a net for a time budget by a rule applied in code.
+# * choose a net for a time budget by a rule applied in code, on validation data, and
+#   look at the test set once, for the chosen net.
 #
 # **Prerequisites.** Chapter 3; a two-sample or paired *t* test.
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
-# pages` prints each chapter's seconds, and the experiments' own times are in their
-# results): about 25 s in smoke mode. A full run takes about 3.5 min while it reuses the
-# committed results (211 s, most of it the training of exercise 5.1), and about 46 min
-# more to redo the race (2,236 s) and the 10-minute run (515 s).
+# **Run time on a 2-core CPU.** Under a minute in smoke mode. In a full run, the label
+# printed above each result says when it was measured, on what, and how many minutes it
+# took; a page whose settings are unchanged reuses the committed results
+# (`notebooks/results/`) instead of redoing them, and `make pages` records how long the
+# page itself took in `notebooks/page_times.json`.
 #
 # **References.**
 #
@@ -74,6 +78,8 @@
 #   Networks (DenseNet)", <https://d2l.ai/chapter_convolutional-modern/densenet.html>.
 
 # %% tags=["nbval-ignore-output"]
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -81,8 +87,8 @@ import pandas as pd
 from gluon_densenet.analysis.budget import NetSpec, budgeted_run, seeded_runs
 from gluon_densenet.analysis.stats import mean_std, paired
 from gluon_densenet.chapters import choose, describe_run, run_or_load, smoke_mode
-from gluon_densenet.plots import epoch_axis, plot_history
-from gluon_densenet.training import History
+from gluon_densenet.data import load_splits
+from gluon_densenet.plots import epoch_axis
 
 # %matplotlib inline
 pd.set_option("display.width", 140)
@@ -92,10 +98,17 @@ EPOCHS = choose(1, 2)                  # the same for every net and seed
 SEEDS = choose([0, 1], [0, 1, 2])
 STOP_S = choose(60.0, 3600.0)          # a safety stop only; no run should reach it
 BEST_BUDGET_S = choose(8.0, 600.0)     # the second part
-DATA = dict(batch_size=choose(64, 128), subset=SMOKE,
-            limit=choose(640, None), test_limit=choose(320, None))
+VALIDATION = choose(128, 6000)         # training images held out for every choice
+DATA = dict(batch_size=choose(64, 128), subset=SMOKE, limit=choose(640, None),
+            test_limit=choose(320, None), validation=VALIDATION)
 print(f"{'smoke run (CI)' if SMOKE else 'full run'}: {EPOCHS} epoch(s) per run, seeds {SEEDS}; "
       f"second part {BEST_BUDGET_S:.0f} s; data {DATA}")
+splits = load_splits(DATA["batch_size"], VALIDATION, subset=SMOKE, limit=DATA["limit"],
+                     test_limit=DATA["test_limit"], download=False)
+train_n, valid_n = splits.train.num_examples, splits.validation.num_examples
+print(f"of {train_n + valid_n:,} training images, {valid_n:,} held out for validation "
+      f"(per class: {np.bincount(splits.validation.labels.astype(int)).tolist()}), "
+      f"{train_n:,} trained on; {splits.test.num_examples:,} test images, used once")
 
 # %% [markdown]
 # ## The family
@@ -126,8 +139,11 @@ print(specs.to_string(index=False))
 #
 # Every net trains with SGD (momentum 0.9, weight decay 10⁻⁴), batch size 128 and a
 # cosine schedule from learning rate 0.1 to zero over its epochs, without data
-# augmentation, and is evaluated on the test set after every epoch. The loop goes seed
-# by seed, so a change in machine load during the run touches every net alike.
+# augmentation, and is evaluated on the validation split after every epoch. The loop
+# goes seed by seed, so a slow spell of the machine falls on the nets of one seed
+# rather than on every run of one net; it does not touch the nets alike, since they
+# run one after the other (the load averages before and after are printed with the
+# results).
 
 
 # %% tags=["nbval-ignore-output"]
@@ -140,14 +156,14 @@ family = run_or_load("05_family.json", {"epochs": EPOCHS, "seeds": SEEDS, "data"
 print(describe_run(family))
 
 # %% [markdown]
-# One row per net: accuracy after the last epoch (mean ± standard deviation over the
-# seeds), seconds per epoch (training plus test evaluation, mean over seeds), and the
+# One row per net: validation accuracy after the last epoch (mean ± standard deviation
+# over the seeds), seconds per epoch (training plus test evaluation, mean over seeds), and the
 # paired comparison with `d2l-21`: the per-seed differences, their mean, and the
 # paired *t* statistic.
 
 # %% tags=["nbval-ignore-output"]
 runs = pd.DataFrame([r["row"] for r in family["runs"]])
-acc = runs.pivot(index="seed", columns="label", values="test_acc")
+acc = runs.pivot(index="seed", columns="label", values="val_acc")
 labels = [s.label for s in FAMILY.values()]
 rows, tests = [], {}
 for factor, spec in FAMILY.items():
@@ -168,7 +184,7 @@ print(summary.to_string(formatters={c: lambda v, f=f: "" if pd.isna(v) else f.fo
                                     for c, f in FORMATS.items()}))
 
 # %% [markdown]
-# The same numbers as pictures: test accuracy after every epoch for each net (thin lines
+# The same numbers as pictures: validation accuracy after every epoch for each net (thin lines
 # are the seeds, the thick line their mean), and the final accuracy against the time
 # an epoch costs on this machine.
 
@@ -183,8 +199,8 @@ for label in labels:
         ax_curve.plot(epochs, c, color=colours[label], alpha=0.3, linewidth=0.8)
     ax_curve.plot(epochs, np.mean(curves, axis=0), color=colours[label], marker="o", label=label)
 epoch_axis(ax_curve)
-ax_curve.set_ylabel("test accuracy")
-ax_curve.set_title("test accuracy per epoch")
+ax_curve.set_ylabel("validation accuracy")
+ax_curve.set_title("validation accuracy per epoch")
 ax_curve.legend(fontsize=8)
 for label, row in summary.iterrows():
     ax_cost.errorbar(row["s/epoch"], row["acc mean"], yerr=row["acc std"], fmt="o",
@@ -193,7 +209,7 @@ for label, row in summary.iterrows():
                      xytext=(4, 4), textcoords="offset points")
 ax_cost.set_xscale("log")
 ax_cost.set_xlabel("seconds per epoch (log scale)")
-ax_cost.set_ylabel(f"test accuracy after {EPOCHS} epoch(s)")
+ax_cost.set_ylabel(f"validation accuracy after {EPOCHS} epoch(s)")
 ax_cost.set_title(f"{len(SEEDS)} seeds, mean ± std")
 ax_cost.grid(True, alpha=0.3)
 fig.tight_layout()
@@ -226,69 +242,107 @@ base = summary.loc[BASE.label]
 for label, row in summary.drop(index=BASE.label).iterrows():
     print(f"{row['factor']:>19s}: {label} ({row['params']:,} parameters, {row['s/epoch']:.0f} "
           f"s/epoch = ×{row['s/epoch'] / base['s/epoch']:.2f} of d2l-21) reaches "
-          f"{row['acc mean']:.2%}, {100 * row['Δ mean']:+.2f} points vs d2l-21: "
+          f"{row['acc mean']:.2%} validation accuracy, {100 * row['Δ mean']:+.2f} points vs d2l-21: "
           f"{verdict(tests[label])}.")
 
 # %% [markdown]
 # How far this reaches: each net trained for the same short schedule, on one CPU, with
-# the seeds printed above. A longer schedule may rank the nets differently; the
-# learning curves show how much each was still gaining in its last epoch. Only the
-# one-factor rows say which knob matters; the DenseNet-121 row compares two very
-# different nets. The seconds per epoch hold for this CPU and MXNet's oneDNN backend
-# only; on a GPU the costs, and so the ranking by time, may differ (not measured here:
-# this machine has no GPU).
+# the seeds printed above. A longer schedule may rank the nets differently: two points
+# per net under a cosine schedule, whose learning rate falls to zero at the end, cannot
+# say how much a net would still gain, so the race ranks the nets after two epochs and
+# no further. Only the one-factor rows say which knob matters; the DenseNet-121 row
+# compares two very different nets. The seconds per epoch hold for this CPU and MXNet's
+# oneDNN backend only; on a GPU the costs, and so the ranking by time, may differ (not
+# measured here: this machine has no GPU).
 #
 # ## The best net for 10 minutes
 #
 # With 10 minutes of this CPU, which net should we train? Accuracy after a fixed number
-# of epochs is only half the answer: a net that costs 100 s per epoch gets six epochs in
-# 10 minutes. The rule, applied in code to the measurements above: among the nets that
-# fit at least three times as many epochs into 600 s as the race ran, take the one with
-# the highest mean accuracy.
+# of epochs is only half the answer: a net that costs six times as long per epoch gets
+# a sixth of the epochs in the same minutes, and a slow starter may overtake a fast
+# one. So the race only picks **finalists**, and every finalist then trains for the
+# same 10 minutes. The rule, applied in code to the validation measurements above:
+#
+# 1. a net is eligible if at least three times as many epochs as the race ran fit into
+#    600 s at its measured seconds per epoch;
+# 2. the finalists are `d2l-21`, the reference every other net is measured against,
+#    and the two other eligible nets with the highest mean validation accuracy;
+# 3. each finalist trains with seed 0 for as many whole epochs as fit into the budget
+#    (the cosine schedule fitted to them, so the learning rate reaches zero at the end;
+#    the budget stays as a hard stop in case the machine runs slower this time);
+# 4. the finalist with the highest validation accuracy at the end is the chosen net,
+#    and only its test accuracy is measured.
+#
+# This is one round of *successive halving*: it cannot promise that a net left out in
+# step 2 would not have won with the full budget (the first item of *Try it yourself*
+# lets you check one).
 
 # %% tags=["nbval-ignore-output"]
-fits = summary[BEST_BUDGET_S / summary["s/epoch"] >= 3 * EPOCHS]
-if fits.empty:   # no net is fast enough: fall back to the fastest one
-    fits = summary.nsmallest(1, "s/epoch")
-BEST = next(s for s in FAMILY.values() if s.label == fits["acc mean"].idxmax())
+eligible = summary[BEST_BUDGET_S / summary["s/epoch"] >= 3 * EPOCHS]
+others = eligible.drop(index=BASE.label, errors="ignore").nlargest(2, "acc mean")
+FINALISTS = [BASE] + [s for s in FAMILY.values() if s.label in others.index]
+FINAL_EPOCHS = {s.label: max(1, int(BEST_BUDGET_S // summary.loc[s.label, "s/epoch"]))
+                for s in FINALISTS}
 for label, row in summary.iterrows():
-    print(f"{label:15s} {BEST_BUDGET_S / row['s/epoch']:5.1f} epochs in {BEST_BUDGET_S:.0f} s"
-          f"{'' if label in fits.index else '  (too slow for the rule)'}")
-print("chosen:", BEST.label)
+    role = ("finalist" if label in FINAL_EPOCHS else
+            "eligible, not among the two best" if label in eligible.index else
+            "too slow for the rule")
+    print(f"{label:15s} {BEST_BUDGET_S / row['s/epoch']:5.1f} epochs fit in "
+          f"{BEST_BUDGET_S:.0f} s; validation accuracy {row['acc mean']:.4f}: {role}")
+
+
+def final_round() -> dict:
+    finals = [budgeted_run(spec, BEST_BUDGET_S, seed=0, epochs=FINAL_EPOCHS[spec.label],
+                           keep_net=True, **DATA) for spec in FINALISTS]
+    chosen = max(finals, key=lambda r: r.row()["val_acc"])
+    chosen.evaluate_test()                            # the one look at the test set
+    return {"finals": [r.to_dict() for r in finals], "chosen": chosen.spec.label}
+
 
 # %% [markdown]
-# The chosen net now trains with the same recipe for the whole budget. Its number of
-# epochs comes from the race's measured seconds per epoch for this net: as many whole
-# epochs as fit into the budget. The cosine schedule is fitted to them, so the learning
-# rate reaches zero at the end instead of being cut off; the budget stays as a hard stop
-# in case the machine runs slower this time.
+# Each finalist now trains for the 10 minutes. The cell prints one line per finalist;
+# the test set is touched once, inside `final_round`, for the chosen net.
 
 # %% tags=["nbval-ignore-output"]
-BEST_EPOCHS = max(1, int(BEST_BUDGET_S // summary.loc[BEST.label, "s/epoch"]))
 best = run_or_load("05_best_small_net.json",
-                   {"net": BEST.label, "budget_s": BEST_BUDGET_S, "epochs": BEST_EPOCHS,
-                    "seed": 0, "data": DATA},
-                   lambda: budgeted_run(BEST, BEST_BUDGET_S, seed=0, epochs=BEST_EPOCHS,
-                                        **DATA).to_dict())
+                   {"finalists": FINAL_EPOCHS, "budget_s": BEST_BUDGET_S, "seed": 0,
+                    "data": DATA}, final_round)
 print(describe_run(best))
-row = best["row"]
+finals = pd.DataFrame([f["row"] for f in best["finals"]]).set_index("label")
+assert finals["val_acc"].idxmax() == best["chosen"]          # the rule, checked again here
+for label, row in finals.iterrows():
+    print(f"{label:15s} {row['params']:>9,} parameters, {row['resize']} px: "
+          f"{row['epochs']:.2f} epochs ({row['planned_epochs']} planned) in {row['wall_s']:.0f} s "
+          f"of {row['budget_s']:.0f} s ({row['epoch_s']:.0f} s/epoch); validation accuracy "
+          f"{row['val_acc']:.2%}")
+row = finals.loc[best["chosen"]]
 goal = "reaches" if row["test_acc"] >= 0.92 else "falls short of"
-print(f"{row['label']} ({row['params']:,} parameters, {row['resize']} px): "
-      f"{row['test_acc']:.2%} test accuracy on {DATA['test_limit'] or 10_000:,} test images "
-      f"after {row['epochs']:.2f} epochs ({row['planned_epochs']} planned) and "
-      f"{row['wall_s']:.0f} s of the {row['budget_s']:.0f} s budget "
-      f"({row['epoch_s']:.0f} s per epoch); it {goal} the 92 % goal.")
-plot_history(History.from_dict(best["history"]))
+print(f"chosen: {best['chosen']}; test accuracy {row['test_acc']:.2%} on "
+      f"{DATA['test_limit'] or 10_000:,} test images, measured once; it {goal} the 92 % goal.")
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for f in best["finals"]:
+    recs = f["history"]["records"]
+    ax.plot(np.cumsum([e["time_s"] for e in recs]) / 60, [e["test_acc"] for e in recs],
+            marker="o", label=f["row"]["label"])
+ax.set_xlabel("minutes of training (evaluation included)")
+ax.set_ylabel("validation accuracy")
+ax.set_title(f"finalists, {BEST_BUDGET_S / 60:.0f}-minute budget, seed 0")
+ax.grid(True, alpha=0.3)
+ax.legend()
 plt.show()
 
 # %% [markdown]
-# One seed and one budget: the race above shows how far seeds move the accuracy of a
-# net after a few epochs.
+# One seed and one budget per finalist: the race above shows how far seeds move the
+# accuracy of a net after two epochs, and finalists closer than that spread are not
+# told apart by this round. The test accuracy is that of the chosen net alone; the
+# other finalists' test accuracies were never measured, so the chosen net's figure is
+# an honest estimate of what the rule delivers, not the best of three looks.
 #
 # ## Try it yourself
 #
-# * Give `DenseNet-121` the 10 minutes too (`BEST = FAMILY["several (reference)"]`):
-#   how many epochs does it get, and how close does it come?
+# * Give a net the rule left out the 10 minutes too (append it to `FINALISTS`, e.g.
+#   `FAMILY["several (reference)"]` for DenseNet-121, and recompute `FINAL_EPOCHS`):
+#   how many epochs does it get, and would it have changed the choice?
 # * Change another single knob in `NetSpec`: three blocks instead of four
 #   (`block_config=(4, 4, 4)`, so that no block works on 1×1 maps), `init_features=32`,
 #   or `resize=40`.
@@ -307,8 +361,8 @@ plt.show()
 #
 # `d2l-21` has 757,322 parameters (the table above). Design `MY_NET`, a `NetSpec` with fewer than
 # 100,000 parameters, and train it exactly as the race above trained the family: the
-# same seeds, epochs and data (`seeded_runs`). The cell prints its accuracy next to
-# `d2l-21`'s, seed by seed.
+# same seeds, epochs and data, validation split included (`seeded_runs`). The cell
+# prints its validation accuracy next to `d2l-21`'s, seed by seed.
 #
 # Then answer in the cell after the tests: how much accuracy did your net give up, for
 # how many fewer parameters, and how sure can you be of the difference?
@@ -319,12 +373,15 @@ MY_NET = NetSpec("3 blocks of 3, k=16", (3, 3, 3), growth_rate=16, init_features
 ### END SOLUTION
 # the race's epochs; in smoke mode 3 instead of 1, so that the tests check a trained net
 MY_EPOCHS = choose(3, EPOCHS)
+load_before = os.getloadavg()[0]
 my_runs = seeded_runs([MY_NET], SEEDS, MY_EPOCHS, STOP_S, **DATA)
-my_acc = [r["row"]["test_acc"] for r in my_runs]
+print(f"(the s/epoch above were measured with load average {load_before:.1f} before, "
+      f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores)")
+my_acc = [r["row"]["val_acc"] for r in my_runs]
 base_acc = acc[BASE.label].tolist()
-print(f"{MY_NET.label}: {MY_NET.parameters():,} parameters, test accuracy "
+print(f"{MY_NET.label}: {MY_NET.parameters():,} parameters, validation accuracy "
       f"{mean_std(my_acc)[0]:.4f} ± {mean_std(my_acc)[1]:.4f} over seeds {SEEDS}")
-print(f"{BASE.label}: {BASE.parameters():,} parameters, test accuracy "
+print(f"{BASE.label}: {BASE.parameters():,} parameters, validation accuracy "
       f"{mean_std(base_acc)[0]:.4f} ± {mean_std(base_acc)[1]:.4f}")
 if MY_EPOCHS == EPOCHS:
     versus = paired(my_acc, base_acc)
@@ -338,16 +395,18 @@ assert MY_NET.parameters() < 100_000, f"{MY_NET.parameters():,} parameters"
 assert len(my_acc) == len(SEEDS)
 ### BEGIN HIDDEN TESTS
 floor = choose(0.25, 0.85)   # chance is 0.10
-assert np.mean(my_acc) >= floor, f"mean test accuracy {np.mean(my_acc):.3f} is below {floor}"
+assert np.mean(my_acc) >= floor, f"mean validation accuracy {np.mean(my_acc):.3f} is below {floor}"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "ex-5-1-written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# *Model answer.* It gave up nothing after two epochs. With 81,986 parameters, 9× fewer
-# than `d2l-21`'s 757,322, the net of three blocks of three layers with $k = 16$ was
-# ahead on each of the 3 seeds, by 0.58 points on average (0.8988 against 0.8931,
-# paired p = 0.031; printed above). Three differences of one sign with p below 0.05
-# make it more than seed noise, but only for this regime: two epochs of the chapter's
-# recipe on Fashion-MNIST at 32 px. It says that the small net learns faster early, not
-# that it ends higher: with a full schedule the larger net may overtake it, and only a
+# *Model answer.* It gave up nothing measurable after two epochs. With 81,986
+# parameters, 9× fewer than `d2l-21`'s 757,322, the net of three blocks of three layers
+# with $k = 16$ reached 0.8919 ± 0.0036 validation accuracy against 0.8856 ± 0.0048
+# (printed above): ahead on two seeds and level on the third, by 0.64 points on
+# average, with paired p = 0.223. Three seeds with one tie are no evidence of a
+# difference either way, so the honest reading is "no worse", not "better". And only
+# for this regime: two epochs of the chapter's recipe on Fashion-MNIST at 32 px,
+# judged on the validation split. It says that the small net learns as fast early, not
+# that it ends as high: with a full schedule the larger net may pull ahead, and only a
 # longer race would tell. The race above shows the same caution from the other side:
 # after two epochs, DenseNet-121 trailed `d2l-21` too.

@@ -52,7 +52,7 @@
 # printed above each result says when it was measured, on what, and how many minutes it
 # took; a page whose settings are unchanged reuses the committed results
 # (`notebooks/results/`) instead of redoing them, and `make pages` records how long the
-# page itself took in `notebooks/results/page_times.json`.
+# page itself took in `notebooks/page_times.json`.
 #
 # **References.**
 #
@@ -91,12 +91,8 @@ DATA = dict(batch_size=choose(64, 128), subset=SMOKE, limit=choose(640, None),
             test_limit=choose(320, None), validation=VALIDATION)
 print(f"{'smoke run (CI)' if SMOKE else 'full run'}: seeds {SEEDS}; {EPOCHS} epoch(s) per run; "
       f"data {DATA}")
-splits = load_splits(DATA["batch_size"], VALIDATION, subset=SMOKE, limit=DATA["limit"],
-                     test_limit=DATA["test_limit"], download=False)
-train_n, valid_n = splits.train.num_examples, splits.validation.num_examples
-print(f"of {train_n + valid_n:,} training images, {valid_n:,} held out for validation "
-      f"(per class: {np.bincount(splits.validation.labels.astype(int)).tolist()}), "
-      f"{train_n:,} trained on; {splits.test.num_examples:,} test images, used once")
+print(load_splits(DATA["batch_size"], VALIDATION, subset=SMOKE, limit=DATA["limit"],
+                  test_limit=DATA["test_limit"], download=False).describe())
 
 # %% [markdown]
 # ## What changes

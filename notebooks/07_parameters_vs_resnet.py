@@ -43,9 +43,9 @@
 #
 # **Prerequisites.** Chapter 2; ResNet (*Dive into Deep Learning*, §8.6).
 #
-# **Run time on a 2-core CPU.** Measured on 2026-11-25 (AMD EPYC, MXNet 1.9.1; `make
-# pages` prints each chapter's seconds, and the experiments' own times are in their
-# results): about 6 s in either mode; section 4 reads chapter 5's committed results.
+# **Run time on a 2-core CPU.** A few seconds in either mode (`make pages` prints each
+# chapter's seconds): nothing is trained here; section 4 reads chapter 5's committed
+# results.
 #
 # **References.**
 #
@@ -59,11 +59,18 @@
 #   Networks (DenseNet)", <https://d2l.ai/chapter_convolutional-modern/densenet.html>.
 
 # %%
+from collections import Counter
+
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from gluon_densenet import densenet63_classic, get_model
-from gluon_densenet.analysis.parameters import classifier_in_units, stage_parameters
+from gluon_densenet.analysis.parameters import (
+    STAGE_PATTERN,
+    classifier_in_units,
+    learnable_shapes,
+    stage_parameters,
+)
 from gluon_densenet.chapters import describe_run, load_result, results_path
 from gluon_densenet.plots import stacked_bars
 
@@ -104,11 +111,40 @@ plt.show()
 # ## 1. Channel widths: the layers stay narrow
 #
 # A convolution with a *k×k* kernel from *C_in* to *C_out* channels has
-# *k²·C_in·C_out* weights. ResNet doubles the width of every layer at every stage, so
-# three of the four 3×3 convolutions of ResNet-18's last stage go from 512 to 512
-# channels (the first goes from 256 to 512, next to a 1×1 projection). A dense
-# layer, however deep in the net, only *adds* *k* = 32 channels: its 3×3 convolution
-# always goes from 4*k* = 128 to 32 channels. Per layer:
+# *k²·C_in·C_out* weights. ResNet doubles its width once per stage: the first block
+# of stages 2 to 4 doubles the channels (and halves the map, with a 1×1 projection on
+# the shortcut), and every other convolution of the stage keeps that width. So three
+# of the four 3×3 convolutions of ResNet-18's last stage go from 512 to 512 channels,
+# and the first from 256 to 512. A dense layer, however deep in the net, only *adds*
+# *k* = 32 channels: its 3×3 convolution always goes from 4*k* = 128 to 32 channels,
+# while its 1×1 convolution reads the growing concatenation. The convolutions of each
+# stage, read from the nets' weight shapes (count × kernel, input → output channels):
+
+# %%
+for m, net in nets.items():
+    per_stage: dict[int, list[tuple[int, int, int]]] = {}
+    for name, shape in learnable_shapes(net, (1, 3, 224, 224)):
+        stage = STAGE_PATTERN.search(name)
+        if stage and len(shape) == 4:                 # a convolution's (out, in, k, k)
+            out_c, in_c, k, _ = shape
+            per_stage.setdefault(int(stage.group(1)), []).append((k, in_c, out_c))
+    if m.startswith("resnet"):
+        widths = [max(out_c for _, _, out_c in convs) for convs in per_stage.values()]
+        print(f"{m}: output width per stage {' → '.join(map(str, widths))}")
+    else:
+        print(f"{m}:")
+    for stage, convs in per_stage.items():
+        if m.startswith("resnet"):                    # every (kernel, in, out), counted
+            kinds = Counter(f"{k}×{k} {i}→{o}" for k, i, o in convs)
+        else:                                         # the 1×1 inputs grow layer by layer
+            kinds = Counter(f"{k}×{k} {min(i for kk, i, _ in convs if kk == k)}…"
+                            f"{max(i for kk, i, _ in convs if kk == k)}→{o}" if k == 1
+                            else f"{k}×{k} {i}→{o}" for k, i, o in convs)
+        print(f"  stage {stage}: " + ", ".join(f"{n}× {kind}" for kind, n in kinds.items()))
+
+# %% [markdown]
+# (For DenseNet-121, the range is the input width of the block's 1×1 convolutions,
+# 32 more from one layer to the next.) The weights of single convolutions:
 
 # %%
 convs = {
@@ -119,6 +155,8 @@ convs = {
 }
 for name, n in convs.items():
     print(f"{name:45s} {n:>10,}")
+print(f"ResNet-18's 3×3 512→512 convolution has ×{3 * 3 * 512 * 512 / (3 * 3 * 128 * 32):.0f} "
+      f"the weights of a dense layer's 3×3 128→32")
 share = table.loc["stage 4", "resnet18_v1"] / table.loc["total", "resnet18_v1"]
 print(f"ResNet-18 stage 4 holds {share:.0%} "
       f"of its parameters; DenseNet-121's largest part, stage 3, holds "
@@ -137,7 +175,9 @@ print(f"ResNet-18 stage 4 holds {share:.0%} "
 # The input of a dense layer grows — up to 512 + 15·32 = 992 channels in the last block. Without
 # the bottleneck, each layer's 3×3 convolution would read all of them:
 # *9·C_in·k* weights instead of *C_in·4k + 9·4k·k*. The same block configuration
-# without bottlenecks (`densenet63_classic`, the classic tutorial's net):
+# without bottlenecks is `densenet63_classic`: the plain layers of the 2017 Gluon
+# tutorial's "DenseNet-121" (chapter 2), with transitions that halve the channels as
+# that tutorial's text says (its code does not; chapter 2 shows its widths):
 
 # %%
 classic = stage_parameters(densenet63_classic(classes=1000, in_channels=3),
@@ -169,16 +209,19 @@ print(f"gap to ResNet-18 ({resnet18:,}): {resnet18 - with_b:,.0f} with the bottl
 # %%
 for m, net in nets.items():
     width = classifier_in_units(net)
+    ten = width * 10 + 10
     print(f"{m:12s} classifier input {width:5d} → 1000 classes: "
           f"{table.loc['classifier', m]:>9,} parameters "
           f"({table.loc['classifier', m] / table.loc['total', m]:.1%} of the net); "
-          f"with 10 classes: {width * 10 + 10:,}")
+          f"with 10 classes: {ten:,}, the net "
+          f"{table.loc['total', m] - table.loc['classifier', m] + ten:,}")
 
 # %% [markdown]
 # DenseNet-121's final concatenation has 1024 channels, between ResNet-18's 512 and
-# ResNet-50's 2048. With 1000 ImageNet classes that is 1.0 M parameters, an eighth of
-# DenseNet-121; with Fashion-MNIST's 10 classes the classifier all but vanishes
-# (10,250) and DenseNet-121 drops to about 7.0 M parameters.
+# ResNet-50's 2048. With 1000 ImageNet classes that is 1,025,000 parameters, an eighth
+# of DenseNet-121; with Fashion-MNIST's 10 classes the classifier all but vanishes
+# (10,250) and DenseNet-121 drops to 6,964,106 parameters (with 3 input channels;
+# chapter 5's nets read 1).
 #
 # ## 4. Accuracy against parameters, from chapter 5
 #
@@ -186,8 +229,11 @@ for m, net in nets.items():
 # under identical conditions (the same recipe, the same number of epochs, the same
 # seeds), so its runs can be put side by side; runs from different exercises cannot,
 # since they trained for different epochs or budgets. The ResNets were not trained in
-# this book. Mean test accuracy on Fashion-MNIST against parameters (10 classes, 1 input
-# channel), read from chapter 5's committed full run:
+# this book. Validation accuracy (on images chapter 5 holds out of Fashion-MNIST's
+# training set) against parameters (10 classes, 1 input channel), read from chapter 5's
+# committed full run: the mean over seeds, with the standard deviation as error bars.
+# Parameters are on the x axis only; the input size, which changes the computation
+# but not the parameters, is the marker.
 
 # %% tags=["nbval-ignore-output"]
 family = load_result(results_path("05_family.json"))
@@ -196,27 +242,42 @@ if family is None:
 else:
     print(describe_run(family))
     runs = pd.DataFrame([r["row"] for r in family["runs"]])
+    runs["resize"] = runs["resize"].astype(int)
     acc = (runs.groupby("label")
-           .agg(params=("params", "first"), seeds=("seed", "nunique"),
-                epochs=("epochs", "mean"), test_acc=("test_acc", "mean"))
-           .sort_values("params"))
-    print(acc.to_string(float_format="%.4f"))
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    ax.scatter(acc["params"], acc["test_acc"])
-    for label, row in acc.iterrows():
-        ax.annotate(label, (row["params"], row["test_acc"]), fontsize=8,
-                    xytext=(4, 4), textcoords="offset points")
+           .agg(params=("params", "first"), input_px=("resize", "first"),
+                seeds=("seed", "nunique"), epochs=("epochs", "mean"),
+                val_acc=("val_acc", "mean"), val_std=("val_acc", "std"))
+           .sort_values(["params", "input_px"]))
+    print(acc.to_string(formatters={"params": "{:,}".format, "epochs": "{:.1f}".format,
+                                    "val_acc": "{:.4f}".format, "val_std": "{:.4f}".format}))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    markers = dict(zip(sorted(acc["input_px"].unique()), "osD^v"))
+    for (label, row), colour in zip(acc.iterrows(), plt.get_cmap("tab10").colors):
+        ax.errorbar(row["params"], row["val_acc"], yerr=row["val_std"],
+                    fmt=markers[row["input_px"]], color=colour, capsize=3, markersize=7,
+                    label=f"{label} ({row['input_px']:.0f} px input)")
     ax.set_xscale("log")
+    ax.set_xticks([2e5, 5e5, 1e6, 2e6, 5e6], labels=["200k", "500k", "1M", "2M", "5M"])
+    ax.minorticks_off()
     ax.set_xlabel("parameters (log scale)")
-    ax.set_ylabel("mean test accuracy")
-    ax.set_title(f"Chapter 5: {acc['epochs'].iloc[0]:.0f} epochs, "
+    ax.set_ylabel("validation accuracy (chapter 5)")
+    ax.set_title(f"Chapter 5: {acc['epochs'].iloc[0]:.0f} epochs, mean ± std over "
                  f"{acc['seeds'].iloc[0]} seeds per net")
     ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1),
+              title="net (marker: input size)", title_fontsize=8)
+    fig.tight_layout()
     plt.show()
     small, large = acc.iloc[0], acc.iloc[-1]
     print(f"The smallest net, {small.name} ({small['params']:,.0f} parameters), reaches "
-          f"{small['test_acc']:.2%}; the largest, {large.name} ({large['params'] / 1e6:.1f} M, "
-          f"{large['params'] / small['params']:.0f}× as many), {large['test_acc']:.2%}.")
+          f"{small['val_acc']:.2%} ± {small['val_std']:.2%}; the largest, {large.name} "
+          f"({large['params'] / 1e6:.1f} M, {large['params'] / small['params']:.0f}× as many), "
+          f"{large['val_acc']:.2%} ± {large['val_std']:.2%}.")
+    for params, same in acc.groupby("params"):
+        if len(same) > 1:
+            print(f"Same parameters ({params:,}), different input size: "
+                  + ", ".join(f"{label} ({row['input_px']:.0f} px) {row['val_acc']:.2%}"
+                              for label, row in same.iterrows()))
 
 # %% [markdown]
 # These figures hold for a short schedule on a small data set: they say how much

@@ -9,7 +9,7 @@ them: ``make full-runs``). Chapter 3 trains in the page itself, so it always re-
 CI executes the same chapters in smoke mode under nbval, which skips the cells tagged
 ``nbval-ignore-output`` (those whose output differs between the modes).
 
-Each chapter's wall time is printed and recorded in ``notebooks/results/page_times.json``
+Each chapter's wall time is printed and recorded in ``notebooks/page_times.json``
 (with the date, the load average and whether experiments were redone), which the
 chapters' headers quote and ``tests/test_prose_figures.py`` checks them against.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE_TIMES = ROOT / "notebooks" / "results" / "page_times.json"
+PAGE_TIMES = ROOT / "notebooks" / "page_times.json"
 
 
 def _strip_execution_metadata(path: Path) -> None:
