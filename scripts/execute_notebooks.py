@@ -10,8 +10,8 @@ CI executes the same chapters in smoke mode under nbval, which skips the cells t
 ``nbval-ignore-output`` (those whose output differs between the modes).
 
 Each chapter's wall time is printed and recorded in ``notebooks/page_times.json``
-(with the date, the load average and whether experiments were redone), which the
-chapters' headers quote and ``tests/test_prose_figures.py`` checks them against.
+(with the date, the load average and whether experiments were redone); a run time
+stated in a page's prose must equal it (``tests/test_prose_figures.py``).
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import nbformat
+
+from gluon_densenet.chapters.smoke import env_flag, smoke_mode
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_TIMES = ROOT / "notebooks" / "page_times.json"
@@ -38,7 +40,6 @@ def _strip_execution_metadata(path: Path) -> None:
 def _record_time(stem: str, wall_s: float, load_before: float) -> None:
     """Add this run of chapter ``stem`` to :data:`PAGE_TIMES` (full runs only)."""
     from gluon_densenet.atomic_files import read_json, write_json
-    from gluon_densenet.chapters.smoke import env_flag
 
     times = read_json(PAGE_TIMES) if PAGE_TIMES.exists() else {}
     times[stem] = {"wall_s": round(wall_s), "rerun": env_flag("GLUON_DENSENET_RERUN"),
@@ -57,9 +58,10 @@ def main(argv: list[str]) -> int:
                         "--execute", "--set-kernel", "python3", src.name],
                        check=True, env=env, cwd=src.parent)
         _strip_execution_metadata(src.with_suffix(".ipynb"))
-        print(f"{src.name}: {time.time() - start:.0f} s")
-        if env["GLUON_DENSENET_SMOKE"].strip().lower() in ("", "0", "false", "no"):
-            _record_time(src.stem, time.time() - start, load_before)
+        wall_s = time.time() - start
+        print(f"{src.name}: {wall_s:.0f} s")
+        if not smoke_mode():        # the chapters' own switch: env was built from os.environ
+            _record_time(src.stem, wall_s, load_before)
     return 0
 
 

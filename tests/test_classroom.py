@@ -152,18 +152,48 @@ def test_autograde_both_directions(built, monkeypatch):
     assert course.unrestored_tests(teacher, course.UNANSWERED) == []
 
 
-def test_readme_counts_the_exercises_and_graded_cells_there_are():
-    """README's figures for the classroom edition are the chapters' own counts."""
-    tests = written = exercises = 0
+def _counts():
+    """Exercises, chapters, auto-graded test cells and their points, written answers and
+    their points, over every chapter."""
+    exercises, chapters, tests, test_points, written, written_points = 0, set(), 0, 0, 0, 0
     for source in SOURCES:
         nb = jupytext.read(source)
-        exercises += len(_exercises(nb))
+        found = _exercises(nb)
+        exercises += len(found)
+        chapters |= {chapter for chapter, _ in found}
         for cell in nb.cells:
             meta = _nbgrader(cell)
-            tests += cell.cell_type == "code" and bool(meta.get("grade"))
-            written += cell.cell_type == "markdown" and bool(meta.get("solution")) \
-                and bool(meta.get("grade"))
+            if not meta.get("grade"):
+                continue
+            if cell.cell_type == "code":
+                tests, test_points = tests + 1, test_points + meta["points"]
+            elif meta.get("solution"):
+                written, written_points = written + 1, written_points + meta["points"]
+    return exercises, len(chapters), tests, test_points, written, written_points
+
+
+def test_readme_counts_the_exercises_and_graded_cells_there_are():
+    """README's figures for the classroom edition are the chapters' own counts."""
+    exercises, _, tests, _, written, _ = _counts()
     readme = (NOTEBOOKS.parent / "README.md").read_text()
     assert f"({exercises} in all)" in readme
     assert f"{tests} auto-graded test cells" in readme
     assert f"{written} written answers are graded by hand" in readme
+
+
+def test_teaching_guide_counts_the_exercises_and_has_a_rubric_per_written_answer():
+    """docs/teaching.md's counts are the chapters' own, and its rubric table has one row
+    per written answer."""
+    guide = (NOTEBOOKS.parent / "docs" / "teaching.md").read_text()
+    stated = re.search(r"There are (\d+) exercises in (\d+) chapters\. (\d+) test cells are "
+                       r"auto-graded \((\d+) points\), and (\d+) written answers are graded by "
+                       r"hand \((\d+) points\)", " ".join(guide.split()))
+    assert stated, "docs/teaching.md no longer states the exercise counts in the checked form"
+    counted = _counts()
+    assert tuple(map(int, stated.groups())) == counted, \
+        f"docs/teaching.md states {stated.group()!r}; the chapters have {counted}"
+    rubrics = guide.split("## Rubrics for the written answers")[1].split("\n## ")[0]
+    rubric_rows = re.findall(r"^\| (\d+\.\d+) [^|]+\| [^|]+\| [^|]+\| [^|]+\|$", rubrics,
+                             flags=re.M)
+    assert len(rubric_rows) == counted[4], \
+        f"{counted[4]} written answers, rubrics for {rubric_rows}"
