@@ -1,6 +1,8 @@
 import mxnet as mx
 import numpy as np
 import pytest
+from mxnet import autograd, nd
+from mxnet.gluon import nn
 
 from gluon_densenet.models.blocks import DenseBlock, bottleneck_layer, conv_block, transition_block
 
@@ -64,3 +66,18 @@ def test_dense_block_hybridized_equals_imperative(bn_size):
     imperative = blk(x).asnumpy()
     blk.hybridize()
     np.testing.assert_allclose(blk(x).asnumpy(), imperative, rtol=1e-5, atol=1e-6)
+
+
+def test_plain_layers_take_dropout_as_the_paper_does():
+    layer = conv_block(8, in_channels=4, dropout=0.2)
+    assert isinstance(layer[-1], nn.Dropout) and isinstance(layer[-2], nn.Conv2D)
+    assert not any(isinstance(c, nn.Dropout) for c in conv_block(8, in_channels=4))
+    blk = DenseBlock(2, 8, dropout=0.5, in_channels=4)
+    blk.initialize()
+    x = nd.ones((2, 4, 6, 6))
+    assert (blk(x) == blk(x)).min().asscalar() == 1          # inference: no dropout
+    with autograd.record():
+        trained = blk(x)
+    new = trained[:, 4:]
+    assert (new == 0).sum().asscalar() > 0                   # training: half dropped
+    np.testing.assert_array_equal(trained[:, :4].asnumpy(), x.asnumpy())

@@ -127,10 +127,11 @@ def test_works_with_a_trainer():
     assert losses[-1] < losses[0]
 
 
-def test_dropout_mask_is_drawn_once_and_not_recomputed():
+@pytest.mark.parametrize("bn_size", [4, None])
+def test_dropout_mask_is_drawn_once_and_not_recomputed(bn_size):
     std, eff = _pair(lambda me: DenseNet((2, 2), growth_rate=8, init_features=16, dropout=0.3,
-                                         stem="cifar", classes=10, memory_efficient=me,
-                                         prefix="net_"))
+                                         bn_size=bn_size, stem="cifar", classes=10,
+                                         memory_efficient=me, prefix="net_"))
     X = nd.random.uniform(shape=(4, 3, 8, 8))
     y = nd.array([0, 1, 2, 3])
     mx.random.seed(7)

@@ -47,12 +47,14 @@ class NetSpec:
     """Input side length (``None``: the native 28 px)."""
     transition_pool: str = "avg"
     compression: float = 0.5
+    dropout: float = 0.0
+    """Dropout after each dense layer (:class:`~gluon_densenet.models.DenseNet`'s ``dropout``)."""
 
     def build(self) -> DenseNet:
         return DenseNet(self.block_config, growth_rate=self.growth_rate,
                         init_features=self.init_features, bn_size=self.bn_size,
                         compression=self.compression, transition_pool=self.transition_pool,
-                        stem=self.stem, classes=10, in_channels=1)
+                        dropout=self.dropout, stem=self.stem, classes=10, in_channels=1)
 
     def parameters(self) -> int:
         net = self.build()

@@ -18,17 +18,21 @@ __all__ = ["POOLS", "DenseBlock", "bottleneck_layer", "concat_channels", "conv_b
 POOLS = ("avg", "max")
 
 
-def conv_block(channels: int, in_channels: int = 0) -> nn.HybridSequential:
+def conv_block(channels: int, in_channels: int = 0,
+               dropout: float = 0.0) -> nn.HybridSequential:
     """BN → ReLU → 3×3 conv: ``(N, C, H, W) → (N, channels, H, W)``.
 
     The "pre-activation" composite function H of the original (non-bottleneck)
-    DenseNet; ``channels`` is the growth rate *k*.
+    DenseNet; ``channels`` is the growth rate *k*. ``dropout`` adds dropout after the
+    convolution, as the paper does on data without augmentation (rate 0.2).
     """
     blk = nn.HybridSequential()
     blk.add(nn.BatchNorm(in_channels=in_channels),
             nn.Activation("relu"),
             nn.Conv2D(channels, kernel_size=3, padding=1, use_bias=False,
                       in_channels=in_channels))
+    if dropout:
+        blk.add(nn.Dropout(dropout))
     return blk
 
 
@@ -63,7 +67,7 @@ class DenseBlock(nn.HybridBlock):
         growth_rate: *k*, the channels each layer adds.
         bn_size: ``None`` for :func:`conv_block` layers (the original DenseNet), a number
             for :func:`bottleneck_layer` ones of width ``bn_size·k`` (DenseNet-B).
-        dropout: dropout after each bottleneck layer.
+        dropout: dropout after each layer's last convolution.
         in_channels: *C*, if known: every parameter shape is then known straight after
             ``initialize()``.
         memory_efficient: under ``autograd.record()``, keep only the layers' outputs and
@@ -72,7 +76,7 @@ class DenseBlock(nn.HybridBlock):
             and gradients, less training memory. Outside ``record()`` nothing changes.
 
     Raises:
-        ValueError: ``num_layers`` or ``growth_rate`` below 1, or dropout without bottleneck.
+        ValueError: ``num_layers`` or ``growth_rate`` below 1.
     """
 
     def __init__(self, num_layers: int, growth_rate: int, bn_size: int | None = None,
@@ -94,10 +98,7 @@ class DenseBlock(nn.HybridBlock):
                 if bn_size:
                     layer = bottleneck_layer(growth_rate, bn_size, dropout, in_channels=c_in)
                 else:
-                    if dropout:
-                        raise ValueError("dropout is only supported with bottleneck layers "
-                                         "(set bn_size)")
-                    layer = conv_block(growth_rate, in_channels=c_in)
+                    layer = conv_block(growth_rate, in_channels=c_in, dropout=dropout)
                 self.net.add(layer)
 
     def out_channels(self, in_channels: int) -> int:

@@ -80,7 +80,9 @@ class DenseNet(nn.HybridBlock):
         bn_size: bottleneck width factor (1×1 conv to ``bn_size·k``); ``None`` or 0 for
             plain BN-ReLU-3×3 layers (no bottleneck).
         compression: θ, the fraction of channels a transition keeps (1.0 = none).
-        dropout: dropout after each bottleneck layer.
+        dropout: dropout after each dense layer (the paper's 0.2 on unaugmented data; the
+            paper also puts it after the transitions' convolutions, this class, like
+            torchvision's, does not).
         transition_pool: ``"avg"`` (the paper) or ``"max"``.
         stem: ``"imagenet"`` (7×7/2 conv + 3×3/2 max pool) or ``"cifar"`` (3×3/1 conv).
         classes: outputs of the classifier.
