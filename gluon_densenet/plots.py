@@ -21,8 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .training.history import History
 
-__all__ = ["epoch_axis", "live_plot", "plot_confusion_matrix", "plot_history", "show_images",
-           "stacked_bars", "use_agg"]
+__all__ = ["epoch_axis", "live_plot", "plot_confusion_matrix", "plot_history", "reuse_heatmaps",
+           "show_images", "stacked_bars", "use_agg"]
 
 
 def use_agg() -> None:
@@ -152,6 +152,40 @@ def stacked_bars(parts: Any, ylabel: str, title: str, figsize: tuple[float, floa
     ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def reuse_heatmaps(grids: dict[str, Sequence[Any]], consumers: Sequence[str], title: str,
+                   path: str | os.PathLike | None = None) -> Figure:
+    """The paper's Figure 5: one heat map per dense block (columns) for each net (rows).
+
+    ``grids[net][b]`` is block *b*'s normalised ``(L+1, L+1)`` map, ``[source, target]``
+    with NaN where the target does not read the source
+    (:meth:`gluon_densenet.analysis.feature_reuse.ReuseMap.normalized`); the last target is
+    the block's reader, named by ``consumers[b]`` (``"transition 1"``, ``"classifier"``)."""
+    plt = _pyplot()
+    rows, cols = len(grids), len(consumers)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 1, 2.5 * rows + 0.6),
+                             squeeze=False)
+    image = None
+    for r, (label, blocks) in enumerate(grids.items()):
+        for b, (grid, consumer) in enumerate(zip(blocks, consumers, strict=True)):
+            grid = np.asarray(grid, dtype=float)
+            layers = grid.shape[1] - 1
+            ax = axes[r, b]
+            image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=1)
+            ax.axvline(layers - 0.5, color="white", linewidth=2)
+            ax.set_xticks(range(layers + 1),
+                          labels=[str(t) for t in range(1, layers + 1)] + [consumer[0].upper()])
+            ax.set_yticks(range(layers + 1), labels=["in"] + [str(s) for s in range(1, layers + 1)])
+            ax.set_title(f"{label}: block {b + 1}", fontsize=9)
+            if r == rows - 1:
+                ax.set_xlabel(f"target layer ({consumer[0].upper()} = {consumer})", fontsize=8)
+            if b == 0:
+                ax.set_ylabel("source (in = block input)", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="mean |weight| / target's largest")
     _save(fig, path)
     return fig
 

@@ -137,3 +137,17 @@ def test_stacked_bars_stack_rows_and_skip_empty_parts(tmp_path):
         tops[x] = max(tops.get(x, 0.0), bar.get_y() + bar.get_height())
     assert tops == {0: 3.0, 1: 3.0}                      # a: 1 + 2, b: 3 + nothing
     assert (tmp_path / "bars.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_reuse_heatmaps_one_map_per_block_and_net(tmp_path):
+    from gluon_densenet.plots import reuse_heatmaps
+    grid = np.array([[1.0, 0.5, 1.0], [np.nan, 1.0, 0.2], [np.nan, np.nan, 0.9]])
+    fig = reuse_heatmaps({"trained": [grid, grid], "untrained": [grid, grid]},
+                         ["transition 1", "classifier"], "t", path=tmp_path / "maps.png")
+    maps = [ax for ax in fig.axes if ax.get_images()]
+    assert len(maps) == 4
+    assert [t.get_text() for t in maps[1].get_xticklabels()] == ["1", "2", "C"]
+    assert [t.get_text() for t in maps[0].get_yticklabels()] == ["in", "1", "2"]
+    shown = maps[0].get_images()[0].get_array()
+    assert shown.mask[1, 0] and not shown.mask[0, 0]     # NaN: the target does not read it
+    assert (tmp_path / "maps.png").read_bytes()[:8] == PNG_MAGIC
