@@ -204,3 +204,13 @@ def test_layer_gradients_are_of_this_batch_alone_when_gradients_accumulate():
         assert g.grad_norm == pytest.approx(f.grad_norm, rel=1e-5), g.name
     for name, value in _grads(net).items():
         np.testing.assert_array_equal(value, grads[name], err_msg=name)
+
+
+@pytest.mark.parametrize("bn_size", [None, 4])
+def test_plain_counterpart_keeps_the_densenets_dropout(bn_size):
+    net = DenseNet((2, 2), growth_rate=8, init_features=16, bn_size=bn_size, dropout=0.2,
+                   stem="cifar", classes=10, in_channels=1)
+    rates = []
+    plain_counterpart(net).apply(
+        lambda b: rates.append(b._rate) if isinstance(b, nn.Dropout) else None)
+    assert rates == [0.2] * 4

@@ -46,20 +46,13 @@ WEIGHT_NDIMS = (2, 4)
 
 # --- the plain counterpart ---------------------------------------------------------------
 
-def _dropout_rate(net: DenseNet) -> float:
-    """The dropout after the DenseNet's bottleneck layers (``DenseNet`` stores no attribute)."""
-    rates: list[float] = []
-    net.features.apply(lambda b: rates.append(b._rate) if isinstance(b, nn.Dropout) else None)
-    return float(rates[0]) if rates else 0.0
-
-
 def _plain_layer(width: int, in_channels: int, bn_size: int | None, growth_rate: int,
                  dropout: float) -> nn.HybridSequential:
     """One layer of a plain block, ``(N, in_channels, H, W) → (N, width, H, W)``: BN → ReLU
     → 3×3 conv without bottleneck; with one, BN → ReLU → 1×1 conv to ``bn_size·k`` → BN →
-    ReLU → 3×3 conv (then dropout, as the DenseNet's bottleneck layers)."""
+    ReLU → 3×3 conv; then dropout, as the DenseNet's layers."""
     if not bn_size:
-        return conv_block(width, in_channels=in_channels)
+        return conv_block(width, in_channels=in_channels, dropout=dropout)
     inner = bn_size * growth_rate
     blk = nn.HybridSequential()
     blk.add(nn.BatchNorm(in_channels=in_channels),
@@ -106,7 +99,7 @@ class PlainNet(nn.HybridBlock):
     def _add_plain_stages(self, net: DenseNet) -> int:
         """Add a plain stage per dense block with the DenseNet's transitions between them;
         returns the channels out of the last stage."""
-        channels, dropout = net.init_features, _dropout_rate(net)
+        channels, dropout = net.init_features, net.dropout
         last = len(net.block_config) - 1
         for i, num_layers in enumerate(net.block_config):
             width = channels + num_layers * net.growth_rate

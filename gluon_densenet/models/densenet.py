@@ -118,6 +118,7 @@ class DenseNet(nn.HybridBlock):
         self.init_features = init_features
         self.bn_size = bn_size
         self.compression = compression
+        self.dropout = dropout
         self.transition_pool = transition_pool
         self.stem = stem
         self.classes = classes
