@@ -83,6 +83,8 @@ def test_results_used_are_found():
     assert [p.name for p in course.results_used("06_max_vs_avg_pooling")] == ["06_pooling.json"]
     assert [p.name for p in course.results_used("07_parameters_vs_resnet")] == \
         ["05_family.json"]
+    assert [p.name for p in course.results_used("09_feature_reuse")] == \
+        ["05_family.json", "09_feature_reuse.json"]
     assert course.results_used("01_dense_blocks") == []
 
 

@@ -108,7 +108,7 @@ def test_each_observation_can_fail():
                                     [1, 0.3, 0.2, NAN], [1, 0.9, 0.2, 0.1]])
     verdicts = paper_observations([first, second])
     assert [v.holds for v in verdicts] == [False, False, False, False], verdicts
-    assert "blocks 2 on: 3" in verdicts[2].evidence
+    assert "blocks 2 on: 3 of 3" in verdicts[2].evidence
 
 
 def test_an_untrained_net_reads_every_source_alike():

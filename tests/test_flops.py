@@ -50,8 +50,13 @@ def test_batch_size_does_not_change_the_per_image_count():
     ("resnet18", lambda: get_model("resnet18_v1")),
     # v2's convolutions have torchvision's (v1.5) shapes: stride on the 3x3 of each bottleneck
     ("resnet50", lambda: vision.get_model("resnet50_v2", pretrained=False)),
+    ("resnet34", lambda: get_model("resnet34_v1")),
+    ("resnet101", lambda: vision.get_model("resnet101_v2", pretrained=False)),
+    ("resnet152", lambda: vision.get_model("resnet152_v2", pretrained=False)),
 ])
 def test_published_torchvision_figures(name, build):
+    assert set(TORCHVISION_GFLOPS) == {"densenet121", "densenet169", "densenet201", "resnet18",
+                                       "resnet34", "resnet50", "resnet101", "resnet152"}
     assert count_flops(build()) / 1e9 == pytest.approx(TORCHVISION_GFLOPS[name], rel=0.02)
 
 

@@ -153,12 +153,13 @@ def _transition_outputs(maps: list[ReuseMap]) -> Observation:
     ranks = []
     for m in maps[1:]:                                     # blocks that start at a transition
         rows = np.nanmean(m.normalized()[:m.layers, 1:m.layers], axis=1)   # layers ℓ ≥ 2
-        ranks.append(int((rows < rows[0]).sum()) + 1)      # 1 = the least-read source
+        ranks.append((int((rows < rows[0]).sum()) + 1, len(rows)))   # 1 = the least read
     return Observation(
         "3. layers of the blocks after a transition read its output least",
-        bool(ranks) and all(r == 1 for r in ranks),
+        bool(ranks) and all(r == 1 for r, _ in ranks),
         "rank of the transition's output among the sources, by mean weight over the block's "
-        "layers (1 = least read), blocks 2 on: " + ", ".join(map(str, ranks)))
+        "layers (1 = least read), blocks 2 on: "
+        + ", ".join(f"{r} of {n}" for r, n in ranks))
 
 
 def _classifier(maps: list[ReuseMap]) -> Observation:

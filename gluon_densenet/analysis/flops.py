@@ -25,9 +25,10 @@ from .parameters import graph_symbol
 __all__ = ["TORCHVISION_GFLOPS", "LayerFlops", "count_flops", "layer_flops"]
 
 #: torchvision's published figures (GFLOPS, i.e. giga multiply-adds, per 224 px image), from its
-#: model documentation (the weights tables of densenet121/169/201, resnet18/50).
+#: model documentation (the weights tables of densenet121/169/201, resnet18/34/50/101/152).
 TORCHVISION_GFLOPS: dict[str, float] = {"densenet121": 2.83, "densenet169": 3.36,
-                                        "densenet201": 4.29, "resnet18": 1.81, "resnet50": 4.09}
+                                        "densenet201": 4.29, "resnet18": 1.81, "resnet34": 3.66,
+                                        "resnet50": 4.09, "resnet101": 7.80, "resnet152": 11.51}
 
 _OPS = {"Convolution": "conv", "FullyConnected": "dense"}
 
