@@ -32,7 +32,7 @@ from mxnet import gluon, nd
 from mxnet.gluon import nn
 from mxnet.gluon.parameter import DeferredInitializationError
 
-from ..models.blocks import conv_block, transition_block
+from ..models.blocks import conv_block
 from ..models.densenet import DenseNet
 from ..training.step import compute_gradients
 from .parameters import learnable_shapes
@@ -66,7 +66,7 @@ def _plain_layer(width: int, in_channels: int, bn_size: int | None, growth_rate:
     return blk
 
 
-class PlainNet(nn.HybridBlock):
+class PlainNet(DenseNet):
     """A DenseNet's counterpart without dense connections: ``(N, in_channels, H, W) →
     (N, classes)``, the DenseNet's depth, layer kinds, stem, transitions and head.
 
@@ -76,7 +76,8 @@ class PlainNet(nn.HybridBlock):
     bottleneck layers BN-ReLU-1×1 conv to ``bn_size·k`` → BN-ReLU-3×3 conv to ``w``. The
     widths at block boundaries, the classifier's input width (:attr:`num_features`) and the
     number of weighted layers equal the DenseNet's; the parameter count does not (every
-    layer is as wide as the block's output). Stages are named ``stageN_`` as DenseNet's.
+    layer is as wide as the block's output). Everything but the stages is the DenseNet
+    class's own, so stem, transitions and head are built by the same code.
 
     Args:
         net: the DenseNet to mirror; only its configuration is read, not its weights.
@@ -84,41 +85,22 @@ class PlainNet(nn.HybridBlock):
     """
 
     def __init__(self, net: DenseNet, **kwargs: Any):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.features = nn.HybridSequential(prefix="")
-            self.features.add(*net._stem_layers())      # the same stem, built in this scope
-            channels = self._add_plain_stages(net)
-            self.features.add(nn.BatchNorm(in_channels=channels),
-                              nn.Activation("relu"),
-                              nn.GlobalAvgPool2D(),
-                              nn.Flatten())
-            self.output = nn.Dense(net.classes, in_units=channels)
-        self.num_features = channels
+        super().__init__(net.block_config, growth_rate=net.growth_rate,
+                         init_features=net.init_features, bn_size=net.bn_size,
+                         compression=net.compression, dropout=net.dropout,
+                         transition_pool=net.transition_pool, stem=net.stem,
+                         classes=net.classes, in_channels=net.in_channels, **kwargs)
 
-    def _add_plain_stages(self, net: DenseNet) -> int:
-        """Add a plain stage per dense block with the DenseNet's transitions between them;
-        returns the channels out of the last stage."""
-        channels, dropout = net.init_features, net.dropout
-        last = len(net.block_config) - 1
-        for i, num_layers in enumerate(net.block_config):
-            width = channels + num_layers * net.growth_rate
-            stage = nn.HybridSequential(prefix=f"stage{i + 1}_")
-            with stage.name_scope():
-                for j in range(num_layers):
-                    stage.add(_plain_layer(width, width if j else channels, net.bn_size,
-                                           net.growth_rate, dropout))
-            self.features.add(stage)
-            channels = width
-            if i != last:
-                out = int(channels * net.compression)
-                self.features.add(transition_block(out, net.transition_pool,
-                                                   in_channels=channels))
-                channels = out
-        return channels
-
-    def hybrid_forward(self, F: Any, x: Any) -> Any:
-        return self.output(self.features(x))
+    def _stage(self, index: int, num_layers: int, channels: int,
+               dropout: float) -> tuple[nn.HybridBlock, int]:
+        """A chain of ``num_layers`` layers, each writing the dense block's output width."""
+        width = channels + num_layers * self.growth_rate
+        stage = nn.HybridSequential(prefix=f"stage{index}_")
+        with stage.name_scope():
+            for j in range(num_layers):
+                stage.add(_plain_layer(width, width if j else channels, self.bn_size,
+                                       self.growth_rate, dropout))
+        return stage, width
 
 
 def plain_counterpart(net: DenseNet) -> PlainNet:

@@ -153,17 +153,24 @@ class DenseNet(nn.HybridBlock):
         channels = self.init_features
         last = len(self.block_config) - 1
         for i, num_layers in enumerate(self.block_config):
-            block = DenseBlock(num_layers, self.growth_rate, bn_size=self.bn_size,
-                               dropout=dropout, in_channels=channels,
-                               memory_efficient=self.memory_efficient, prefix=f"stage{i + 1}_")
-            self.features.add(block)
-            channels = block.out_channels(channels)
+            stage, channels = self._stage(i + 1, num_layers, channels, dropout)
+            self.features.add(stage)
             if i != last:
                 out = int(channels * self.compression)
                 self.features.add(transition_block(out, self.transition_pool,
                                                    in_channels=channels))
                 channels = out
         return channels
+
+    def _stage(self, index: int, num_layers: int, channels: int,
+               dropout: float) -> tuple[nn.HybridBlock, int]:
+        """Stage ``index`` (from 1): a :class:`DenseBlock` of ``num_layers`` layers reading
+        ``channels``; returns it and its output channels. A subclass may build another
+        kind of stage here (``analysis.gradient_flow.PlainNet`` does)."""
+        block = DenseBlock(num_layers, self.growth_rate, bn_size=self.bn_size,
+                           dropout=dropout, in_channels=channels,
+                           memory_efficient=self.memory_efficient, prefix=f"stage{index}_")
+        return block, block.out_channels(channels)
 
     # --- input size ---------------------------------------------------------------
     def spatial_sizes(self, size: int) -> list[int] | None:
