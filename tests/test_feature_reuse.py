@@ -116,3 +116,30 @@ def test_an_untrained_net_reads_every_source_alike():
     for m in reuse_maps(_net(blocks=(4, 4))):
         layers = m.normalized()[:, :-1]
         assert np.nanmin(layers) > 0.6, m
+
+
+def test_a_block_on_1x1_maps_is_read_at_the_centre_tap_only():
+    net = _net()                                     # CIFAR stem: blocks at 2 px and 1 px
+    assert net.spatial_sizes(2) == [2, 1]
+    for layer in net.features[3].net:                # block 2
+        w = np.full(layer[2].weight.shape, 100.0, dtype="float32")
+        w[:, :, 1, 1] = 1.0                          # the only tap that meets data
+        layer[2].weight.set_data(mx.nd.array(w))
+    centre = reuse_maps(net, input_size=2)[1].weights[:, :-1]
+    np.testing.assert_allclose(centre[~np.isnan(centre)], 1.0)
+    whole = reuse_maps(net)[1].weights[:, :-1]
+    np.testing.assert_allclose(whole[~np.isnan(whole)], (8 * 100.0 + 1.0) / 9)
+    # block 1 works on 2×2 maps, where every tap meets data: read whole either way
+    np.testing.assert_allclose(reuse_maps(net, input_size=2)[0].weights,
+                               reuse_maps(net)[0].weights)
+
+
+def test_each_observation_reports_the_statistic_it_reads():
+    first = _map(1, "transition 1", [[1, NAN, NAN, NAN], [1, 0.8, NAN, NAN],
+                                     [0.9, 1, 0.7, NAN], [0.9, 0.8, 1, 0.6]])
+    second = _map(2, "classifier", [[1, NAN, NAN, NAN], [0.2, 1, NAN, NAN],
+                                    [0.3, 0.9, 1, NAN], [0.2, 0.5, 0.7, 1]])
+    values = [v.value for v in paper_observations([first, second])]
+    # 1: shares 100 % and 60 %; 2: the transition's least-read 0.6; 3: 0.25 − mean(0.95, 1)
+    # 4: late mean(0.7, 1) − early mean(0.2, 0.5)
+    np.testing.assert_allclose(values, [0.6, 0.6, 0.25 - 0.975, 0.85 - 0.35])

@@ -91,16 +91,31 @@ def _first_weight(block: nn.HybridBlock, kind: type) -> np.ndarray:
     raise ValueError(f"{block.name} has no {kind.__name__} layer")
 
 
-def reuse_maps(net: nn.HybridBlock) -> list[ReuseMap]:
+def _taps_that_see_data(weight: np.ndarray, side: int | None) -> np.ndarray:
+    """On a 1×1 feature map a padded k×k convolution meets data with its centre tap only;
+    the other taps multiply padding, get no gradient and only decay, so they are left out."""
+    if side != 1 or weight.shape[2:] == (1, 1):
+        return weight
+    kh, kw = weight.shape[2:]
+    return weight[:, :, kh // 2:kh // 2 + 1, kw // 2:kw // 2 + 1]
+
+
+def reuse_maps(net: nn.HybridBlock, input_size: int | None = None) -> list[ReuseMap]:
     """Figure 5 of the paper for ``net``, an initialised :class:`~gluon_densenet.DenseNet`:
     a :class:`ReuseMap` per dense block, its consumer the following transition's
-    convolution or, for the last block, the classifier (``net.output``)."""
+    convolution or, for the last block, the classifier (``net.output``).
+
+    With ``input_size`` (the input's side in px), a block whose feature maps are 1×1 is read
+    at the centre tap of its convolutions only, the one tap that ever meets data there."""
     children = list(net.features._children.values())
+    sides = iter(net.spatial_sizes(input_size) if input_size else [])
     maps = []
     for i, child in enumerate(children):
         if not isinstance(child, DenseBlock):
             continue
-        layers = [_first_weight(layer, nn.Conv2D) for layer in child.net]
+        side = next(sides, None)
+        layers = [_taps_that_see_data(_first_weight(layer, nn.Conv2D), side)
+                  for layer in child.net]
         c0, k = layers[0].shape[1], child.growth_rate
         after = [c for c in children[i + 1:] if not isinstance(c, DenseBlock)]
         transition = next((c for c in after[:1] if isinstance(c, nn.HybridSequential)), None)
@@ -125,6 +140,8 @@ class Observation:
     claim: str
     holds: bool
     evidence: str
+    value: float
+    """The statistic the verdict reads (its evidence says which), for comparisons across nets."""
 
 
 def _spread(maps: list[ReuseMap]) -> Observation:
@@ -137,7 +154,7 @@ def _spread(maps: list[ReuseMap]) -> Observation:
         "1. layers spread their weights over many inputs of their block",
         min(shares) >= 0.5,
         "share of (source, layer) pairs used (≥ {:.0%} of the layer's most-read source), per "
-        "block: {}".format(USED, ", ".join(f"{s:.0%}" for s in shares)))
+        "block: {}".format(USED, ", ".join(f"{s:.0%}" for s in shares)), min(shares))
 
 
 def _transitions(maps: list[ReuseMap]) -> Observation:
@@ -146,20 +163,24 @@ def _transitions(maps: list[ReuseMap]) -> Observation:
         "2. transition layers use the features of the whole block",
         bool(lows) and min(lows) >= USED,
         "least-read source of each transition (1 = as much as its most-read): "
-        + ", ".join(f"{v:.2f}" for v in lows))
+        + ", ".join(f"{v:.2f}" for v in lows), min(lows, default=float("nan")))
 
 
 def _transition_outputs(maps: list[ReuseMap]) -> Observation:
-    ranks = []
+    ranks, margins = [], []
     for m in maps[1:]:                                     # blocks that start at a transition
         rows = np.nanmean(m.normalized()[:m.layers, 1:m.layers], axis=1)   # layers ℓ ≥ 2
         ranks.append((int((rows < rows[0]).sum()) + 1, len(rows)))   # 1 = the least read
+        margins.append(float(rows[0] - rows[1:].mean()))
     return Observation(
         "3. layers of the blocks after a transition read its output least",
         bool(ranks) and all(r == 1 for r, _ in ranks),
         "rank of the transition's output among the sources, by mean weight over the block's "
         "layers (1 = least read), blocks 2 on: "
-        + ", ".join(f"{r} of {n}" for r, n in ranks))
+        + ", ".join(f"{r} of {n}" for r, n in ranks)
+        + "; its mean weight minus the other sources' (mean over blocks): "
+        + f"{np.mean(margins) if margins else float('nan'):+.3f}",
+        float(np.mean(margins)) if margins else float("nan"))
 
 
 def _classifier(maps: list[ReuseMap]) -> Observation:
@@ -170,7 +191,7 @@ def _classifier(maps: list[ReuseMap]) -> Observation:
         "4. the classifier concentrates on the last block's late features",
         late > early,
         f"classifier's mean weight on the late sources {late:.2f} against the early ones "
-        f"{early:.2f} (of {len(column)} sources, the first {half} are early)")
+        f"{early:.2f} (of {len(column)} sources, the first {half} are early)", late - early)
 
 
 def paper_observations(maps: list[ReuseMap]) -> list[Observation]:
