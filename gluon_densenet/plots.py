@@ -21,8 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .training.history import History
 
-__all__ = ["epoch_axis", "live_plot", "plot_confusion_matrix", "plot_history", "reuse_heatmaps",
-           "show_images", "stacked_bars", "use_agg"]
+__all__ = ["accuracy_errorbars", "epoch_axis", "live_plot", "plot_confusion_matrix",
+           "plot_history", "reuse_heatmaps", "show_images", "stacked_bars", "use_agg"]
 
 
 def use_agg() -> None:
@@ -188,6 +188,33 @@ def reuse_heatmaps(grids: dict[str, Sequence[Any]], consumers: Sequence[str], ti
     fig.colorbar(image, ax=axes, shrink=0.8, label="mean |weight| / target's largest")
     _save(fig, path)
     return fig
+
+
+def accuracy_errorbars(ax: Axes, table: Any, x: str, xticks: Sequence[float],
+                       xlabel: str, acc: str = "val_acc", std: str = "std",
+                       px: str = "px") -> None:
+    """One point per net (a row of the DataFrame ``table``, indexed by the net's label):
+    mean accuracy ``acc`` ± ``std`` against column ``x`` on a log axis with ticks at
+    ``xticks``; the marker shows the input size (column ``px``), the colour the net."""
+    plt = _pyplot()
+    markers = dict(zip(sorted(table[px].unique()), "osD^v<>", strict=False))
+    for (label, row), colour in zip(table.iterrows(), plt.get_cmap("tab10").colors,
+                                    strict=False):
+        ax.errorbar(row[x], row[acc], yerr=row[std], fmt=markers[row[px]], color=colour,
+                    capsize=3, markersize=7, label=f"{label} ({row[px]:.0f} px input)")
+    ax.set_xscale("log")
+    ax.set_xticks(xticks, labels=[_short_number(t) for t in xticks])
+    ax.minorticks_off()
+    ax.set_xlabel(xlabel)
+    ax.grid(True, alpha=0.3)
+
+
+def _short_number(value: float) -> str:
+    """200000 → '200k', 1000000 → '1M', 5.0 → '5'."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
 
 
 def plot_confusion_matrix(

@@ -72,7 +72,7 @@ from gluon_densenet.analysis.parameters import (
     stage_parameters,
 )
 from gluon_densenet.chapters import describe_run, load_result, results_path
-from gluon_densenet.plots import stacked_bars
+from gluon_densenet.plots import accuracy_errorbars, stacked_bars
 
 # %matplotlib inline
 pd.set_option("display.width", 120)
@@ -251,19 +251,11 @@ else:
     print(acc.to_string(formatters={"params": "{:,}".format, "epochs": "{:.1f}".format,
                                     "val_acc": "{:.4f}".format, "val_std": "{:.4f}".format}))
     fig, ax = plt.subplots(figsize=(8, 3.8))
-    markers = dict(zip(sorted(acc["input_px"].unique()), "osD^v"))
-    for (label, row), colour in zip(acc.iterrows(), plt.get_cmap("tab10").colors):
-        ax.errorbar(row["params"], row["val_acc"], yerr=row["val_std"],
-                    fmt=markers[row["input_px"]], color=colour, capsize=3, markersize=7,
-                    label=f"{label} ({row['input_px']:.0f} px input)")
-    ax.set_xscale("log")
-    ax.set_xticks([2e5, 5e5, 1e6, 2e6, 5e6], labels=["200k", "500k", "1M", "2M", "5M"])
-    ax.minorticks_off()
-    ax.set_xlabel("parameters (log scale)")
+    accuracy_errorbars(ax, acc, "params", [2e5, 5e5, 1e6, 2e6, 5e6], "parameters (log scale)",
+                       std="val_std", px="input_px")
     ax.set_ylabel("validation accuracy (chapter 5)")
     ax.set_title(f"Chapter 5: {acc['epochs'].iloc[0]:.0f} epochs, mean ± std over "
                  f"{acc['seeds'].iloc[0]} seeds per net")
-    ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1),
               title="net (marker: input size)", title_fontsize=8)
     fig.tight_layout()

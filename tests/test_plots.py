@@ -151,3 +151,20 @@ def test_reuse_heatmaps_one_map_per_block_and_net(tmp_path):
     shown = maps[0].get_images()[0].get_array()
     assert shown.mask[1, 0] and not shown.mask[0, 0]     # NaN: the target does not read it
     assert (tmp_path / "maps.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_accuracy_errorbars_one_point_per_net_marker_by_input_size():
+    import pandas as pd
+
+    from gluon_densenet.plots import accuracy_errorbars
+    table = pd.DataFrame({"params": [2e5, 7.6e5, 7.6e5], "val_acc": [0.88, 0.89, 0.9],
+                          "std": [0.01, 0.002, 0.003], "px": [32, 32, 48]},
+                         index=["small", "d2l-21", "48 px"])
+    fig, ax = plt.subplots()
+    accuracy_errorbars(ax, table, "params", [2e5, 5e5, 1e6], "parameters")
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["200k", "500k", "1M"]
+    lines = [c.lines[0] for c in ax.containers]
+    assert [ln.get_marker() for ln in lines] == ["o", "o", "s"]
+    assert [ln.get_ydata()[0] for ln in lines] == [0.88, 0.89, 0.9]
+    assert [t.get_text() for t in ax.legend().get_texts()][2] == "48 px (48 px input)"
