@@ -16,7 +16,7 @@
 #
 # *The question:* the DenseNet paper rests on three claims. Its layers **reuse** the
 # features of earlier layers (its Figure 5); the dense connections give every layer a
-# **short path to the loss**, a kind of implicit deep supervision (its §3 and §5); and a
+# **short path to the loss**, a kind of implicit deep supervision (its §1 and §5); and a
 # DenseNet reaches an accuracy with **fewer parameters and fewer FLOPs** than a ResNet
 # (its Figure 3). Chapter 1 said that features "can be reused"; this chapter measures
 # whether they are, on a net trained in this book, and says where each claim holds and
@@ -76,6 +76,7 @@
 
 # %% tags=["nbval-ignore-output"]
 import gluon_densenet  # noqa: F401, I001  first: MXNet then uses one thread per core
+import inspect
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
@@ -84,7 +85,7 @@ import numpy as np
 import pandas as pd
 from mxnet.gluon.model_zoo import vision
 
-from gluon_densenet import get_model
+from gluon_densenet import evaluate, get_model
 from gluon_densenet.analysis.budget import NetSpec, budgeted_run
 from gluon_densenet.analysis.feature_reuse import (
     USED,
@@ -97,7 +98,6 @@ from gluon_densenet.analysis.feature_reuse import (
 from gluon_densenet.analysis.flops import TORCHVISION_GFLOPS, count_flops, layer_flops
 from gluon_densenet.analysis.gradient_flow import layer_gradients, plain_counterpart
 from gluon_densenet.analysis.parameters import stage_parameters
-from gluon_densenet.analysis.stats import mean_std
 from gluon_densenet.chapters import (
     choose,
     describe_run,
@@ -107,7 +107,8 @@ from gluon_densenet.chapters import (
     smoke_mode,
 )
 from gluon_densenet.data import load_splits
-from gluon_densenet.plots import epoch_axis, reuse_heatmaps
+from gluon_densenet.models import DenseBlock
+from gluon_densenet.plots import accuracy_errorbars, epoch_axis, reuse_heatmaps
 
 # %matplotlib inline
 pd.set_option("display.width", 120)
@@ -125,6 +126,13 @@ print(f"{'smoke run (CI)' if SMOKE else 'full run'}: {NET.label}, seed {SEED}, "
       f"{EPOCHS} epoch(s), data {DATA}")
 print(f"side of the feature maps in dense blocks 1-4 at {NET.resize} px: "
       f"{NET.build().spatial_sizes(NET.resize)}")
+recipe = {name: p.default for name, p in inspect.signature(budgeted_run).parameters.items()
+          if name in ("lr", "wd")}
+print(f"recipe (budgeted_run's): SGD with momentum, cosine schedule, {recipe}")
+SPLITS = load_splits(DATA["batch_size"], VALIDATION, resize=NET.resize, subset=SMOKE,
+                     limit=DATA["limit"], test_limit=DATA["test_limit"], download=False,
+                     seed=SEED)
+print(SPLITS.describe())
 
 # %% [markdown]
 # ## 1. The net and its training
@@ -145,24 +153,33 @@ def grid_to_json(grid: np.ndarray) -> list:
     return [[None if np.isnan(v) else float(v) for v in row] for row in grid]
 
 
+def untrained_net(seed: int):
+    """``NET`` initialised as ``budgeted_run`` initialises it for ``seed``."""
+    mx.random.seed(seed)
+    net = NET.build()
+    net.initialize(mx.init.Xavier())
+    net(mx.nd.zeros((1, 1, NET.resize, NET.resize)))
+    return net
+
+
 def experiment() -> dict:
-    runs, maps = {}, {}
+    runs, maps, train_acc = {}, {}, {}
     for label, dropout in (("no dropout", 0.0), (f"dropout {DROPOUT}", DROPOUT)):
         run = budgeted_run(replace(NET, label=label, dropout=dropout), STOP_S, seed=SEED,
                            epochs=EPOCHS, keep_net=True, **DATA)
         runs[label] = run
+        # training accuracy as the validation accuracy is measured: inference mode (no
+        # dropout, BatchNorm's running statistics), after the last epoch
+        train_acc[label] = evaluate(run.net, SPLITS.train)
         if dropout == 0:
-            maps["trained"] = reuse_maps(run.net)
+            maps["trained"] = reuse_maps(run.net, input_size=NET.resize)
         print(f"{label}: validation accuracy {run.test_acc:.4f} after {run.epochs:.0f} "
               f"epoch(s), {run.epoch_s:.0f} s/epoch", flush=True)
-    mx.random.seed(SEED)
-    untrained = NET.build()
-    untrained.initialize(mx.init.Xavier())
-    untrained(mx.nd.zeros((1, 1, 32, 32)))
-    maps["untrained"] = reuse_maps(untrained)
+    maps["untrained"] = reuse_maps(untrained_net(SEED), input_size=NET.resize)
     chosen = max(runs, key=lambda label: runs[label].test_acc)   # on validation
     test_acc = runs[chosen].evaluate_test()
     return {"runs": {label: r.to_dict() for label, r in runs.items()},
+            "train_acc_inference": train_acc,
             "chosen": chosen, "chosen_test_acc": test_acc,
             "consumers": [m.consumer for m in maps["trained"]],
             "maps": {kind: [grid_to_json(m.weights) for m in ms] for kind, ms in maps.items()}}
@@ -170,7 +187,8 @@ def experiment() -> dict:
 
 result = run_or_load("09_feature_reuse.json",
                      {"net": NET.label, "epochs": EPOCHS, "seed": SEED, "dropout": DROPOUT,
-                      "data": DATA}, experiment)
+                      "data": DATA, "maps": "centre tap on 1 px maps",
+                      "train_acc": "inference mode"}, experiment)
 print(describe_run(result))
 MAPS = {kind: [ReuseMap(b + 1, consumer, np.array(grid, dtype=float))
                for b, (grid, consumer) in enumerate(zip(grids, result["consumers"]))]
@@ -190,11 +208,15 @@ print(history["no dropout"][["train_loss", "train_acc", "test_acc", "time_s"]]
 # of layer ℓ, with weights of shape (out, in, 3, 3), has its input channels in groups, one
 # per source: channels 0 to *c₀*−1 come from the block's input (source 0), and the next
 # *k* from layer 1. Here are the groups of the last layer of block 2, whose input is the
-# first transition's 64 channels, and the mean absolute weight of each group
+# first transition's output, and the mean absolute weight of each group
 # (`mean_abs_by_source`):
 
 # %% tags=["nbval-ignore-output"]
-c0, k, layers = 64, NET.growth_rate, NET.block_config[1]
+k, layers = NET.growth_rate, NET.block_config[1]
+end_of_block1 = NET.init_features + NET.block_config[0] * k
+c0 = int(end_of_block1 * NET.compression)
+print(f"block 1 ends at {NET.init_features} + {NET.block_config[0]}·{k} = {end_of_block1} "
+      f"channels; the first transition keeps θ = {NET.compression} of them: c₀ = {c0}")
 for s, channels in enumerate(source_slices(c0, k, layers - 1)):
     print(f"source {s} ({'block input' if s == 0 else f'layer {s}'}): input channels "
           f"{channels.start}–{channels.stop - 1}")
@@ -204,13 +226,16 @@ print("mean |weight| of layer 4 of block 2 by source:",
 print("the same, divided by the largest:", np.round(block2.normalized()[:layers, layers - 1], 2))
 
 # %% [markdown]
-# The paper draws one such column per target layer, each divided by its largest entry
-# (so every target's most-read source is 1), and stacks them into a triangle per dense
-# block. The block's reader closes the triangle: the transition after it, or, after the
+# The paper draws one such column per target layer and stacks them into a triangle per
+# dense block; its caption defines each entry as the mean absolute weight, normalised by
+# the number of input feature maps, as here. This chapter also divides each target's
+# column by its largest entry (so every target's most-read source is 1), which puts all
+# targets on one colour scale and makes the observations below comparisons within a
+# column. The block's reader closes the triangle: the transition after it, or, after the
 # last block, the classifier, whose weights also read the block's channels in that
 # order (the final BatchNorm, ReLU and global pooling keep the channels in place).
 #
-# ## 3. Figure 5, reproduced on Fashion-MNIST
+# ## 3. Figure 5's method, applied to chapter 3's net
 #
 # Each square is one (source, target) pair; white squares are pairs that do not exist
 # (a layer reads only earlier sources). The right-most column of each map, past the white
@@ -231,20 +256,27 @@ plt.show()
 # classifier's column (C) moved the most. The untrained net is the
 # trained one's starting point: `budgeted_run` seeds MXNet's generator, loads the data
 # and initialises the net, and the same steps here draw the same weights as the untrained
-# net of the maps (checked in the next cell). So the ratio of a trained map to the
+# net of the maps, with and without dropout (checked in the next cell). So the ratio of a trained map to the
 # untrained one says what training did to the weights that read each source: above 1, it
 # made them larger on average.
 
 # %% tags=["nbval-ignore-output"]
-mx.random.seed(SEED)
+mx.random.seed(SEED)                    # budgeted_run: seed, load the data, build, initialise
 load_splits(DATA["batch_size"], VALIDATION, resize=NET.resize, subset=SMOKE,
             limit=DATA["limit"], test_limit=DATA["test_limit"], download=False, seed=SEED)
 as_trained = NET.build()
 as_trained.initialize(mx.init.Xavier())
-as_trained(mx.nd.zeros((1, 1, 32, 32)))
-same = all(np.allclose(a.weights, b.weights, rtol=1e-6, equal_nan=True)
-           for a, b in zip(reuse_maps(as_trained), MAPS["untrained"]))
-print(f"the weights budgeted_run starts from give the untrained maps: {same}")
+mx.random.seed(SEED)
+load_splits(DATA["batch_size"], VALIDATION, resize=NET.resize, subset=SMOKE,
+            limit=DATA["limit"], test_limit=DATA["test_limit"], download=False, seed=SEED)
+with_dropout = replace(NET, dropout=DROPOUT).build()
+with_dropout.initialize(mx.init.Xavier())
+untrained = untrained_net(SEED)
+for name, net in (("without dropout", as_trained), ("with dropout", with_dropout)):
+    same = all(np.array_equal(a.data().asnumpy(), b.data().asnumpy()) for a, b in
+               zip(net.collect_params().values(), untrained.collect_params().values()))
+    print(f"budgeted_run's steps, {name}, draw the untrained net's weights, every parameter "
+          f"equal: {same}")
 change = []
 for trained, untrained in zip(MAPS["trained"], MAPS["untrained"]):
     ratio = trained.weights / untrained.weights
@@ -263,52 +295,64 @@ print(f"range inside the blocks' layers: {np.nanmin(change['layers reading it'].
       f"{np.nanmax(change['its reader'].to_numpy()):.3f}")
 
 # %% [markdown]
-# Inside each block, training changed a layer's weights on all its sources by nearly the
+# In blocks 1 to 3, training changed a layer's weights on all its sources by nearly the
 # same factor (each block's column under "layers reading it"), so the normalised maps,
-# which compare sources, stayed close to flat; the largest changes are the classifier's
-# (the column of block 4 under "its reader"). Two things limit what these maps can show.
+# which compare sources, stayed close to flat. In block 4 (read at the centre tap, see
+# below) the weights on the block's input grew more than those on its layers' outputs,
+# and the classifier's weights (the column of block 4 under "its reader") changed the
+# most, most of all on the block's input. Two things limit what these maps can show.
 # First, the schedule: 10 epochs here, 300 in the paper.
 # Second, the input is 32 px, and the printed feature-map sides shrink to 1 px in block
 # 4: there a 3×3 convolution meets data only with the centre of its kernel, the other
-# eight taps see only padding, get no gradient but weight decay, and still count in the
-# mean. The paper's CIFAR-10 net of 40 layers (3 blocks of 12, *k* = 12) worked on maps
-# of 32, 16 and 8 px and had longer blocks, so each of its triangles was larger.
+# eight taps see only padding and get no gradient, only weight decay; the maps here read
+# block 4 at the centre tap alone (`reuse_maps(net, input_size=32)`), since the other taps
+# say nothing of what the layer reads. The paper's net also differs: a DenseNet of 40
+# layers (3 blocks of 12, *k* = 12) without compression (θ = 1), trained on CIFAR-10 with
+# augmentation, on maps of 32, 16 and 8 px. Its transitions kept every channel; this net's
+# halve them, which may change how much a block's layers still read of the transition's
+# output (observation 3).
 #
 # ## 4. The paper's four observations, tested
 #
 # Huang et al. read four observations off their Figure 5 (§5). Each becomes a test on the
-# normalised maps (`paper_observations`; the docstring gives the exact rule). A source
-# counts as *used* by a target when its weight is at least half that of the target's
-# most-read source (`USED`), a threshold chosen before looking at the maps. Each test is
-# applied to the trained net and to the untrained one:
+# normalised maps (`paper_observations`; the docstring gives the exact rule), and each
+# test reads one statistic, printed with its verdict. A source counts as *used* by a
+# target when its weight is at least half that of the target's most-read source (`USED`).
+# An untrained net's maps differ from seed to seed by sampling noise alone, so the same
+# statistics are computed for five untrained nets (seeds 0 to 4): a trained value inside
+# their range is one that training need not have produced.
 
 # %% tags=["nbval-ignore-output"]
 print(f"threshold for 'used': {USED}")
-verdicts = {kind: paper_observations(maps) for kind, maps in MAPS.items()}
-for trained, untrained in zip(verdicts["trained"], verdicts["untrained"]):
-    print(f"{trained.claim}\n  trained:   {'holds' if trained.holds else 'does not hold'}"
-          f" - {trained.evidence}\n  untrained: "
-          f"{'holds' if untrained.holds else 'does not hold'} - {untrained.evidence}")
-learned = [v.claim.split(".")[0] for v, u in zip(verdicts["trained"], verdicts["untrained"])
-           if v.holds and not u.holds]
-lost = [v.claim.split(".")[0] for v, u in zip(verdicts["trained"], verdicts["untrained"])
-        if u.holds and not v.holds]
-print(f"observations that hold after training and not before: {learned or 'none'}; "
-      f"that held before training and no longer do: {lost or 'none'}")
-print("where this net differs from the paper's: "
-      + (", ".join(v.claim for v in verdicts["trained"] if not v.holds) or "nowhere"))
+trained_verdicts = paper_observations(MAPS["trained"])
+noise = [[v.value for v in paper_observations(reuse_maps(untrained_net(seed),
+                                                         input_size=NET.resize))]
+         for seed in range(5)]
+low, high = np.min(noise, axis=0), np.max(noise, axis=0)
+outside = []
+for verdict, lo, hi in zip(trained_verdicts, low, high):
+    beyond = not lo <= verdict.value <= hi
+    outside.append(beyond)
+    print(f"{verdict.claim}\n  trained: {'holds' if verdict.holds else 'does not hold'} - "
+          f"{verdict.evidence}\n  statistic {verdict.value:+.3f}; untrained, 5 seeds: "
+          f"{lo:+.3f} to {hi:+.3f}; outside that range: {beyond}")
+READING = {(True, False): "holds, as it did before training",
+           (True, True): "holds, and training moved its statistic out of the untrained range",
+           (False, True): "does not hold, and training moved its statistic out of the "
+                          "untrained range: this net differs from the paper's here",
+           (False, False): "does not hold, but its statistic is within the untrained range: "
+                           "not decided by this net"}
+for verdict, beyond in zip(trained_verdicts, outside):
+    print(f"observation {verdict.claim.split('.')[0]}: {READING[verdict.holds, beyond]}")
 
 # %% [markdown]
 # How to read the verdicts. Observations 1 and 2 (weights spread over the whole block)
-# already hold for an untrained net, since its maps are flat: for them the question is
-# whether training *keeps* the spread, and a verdict that still holds after training
-# says that it did. Observations 3 and 4 are about an order among the sources, which an
-# untrained net has only by chance; they say something about learning only where they
-# hold after training and not before. The lines above give, for this net, which
-# observations held after training, and where it differs from the paper's CIFAR-10 net,
-# with the figures behind each verdict: the rank of each transition's output among the
-# sources its block's layers read, and the classifier's weights on the early and on the
-# late sources of the last block.
+# hold for untrained nets too, since their maps are flat: for them the question is
+# whether training *keeps* the spread. Observations 3 and 4 are about an order among the
+# sources, which an untrained net has only by chance: a verdict on them says something
+# about this net's training only where its statistic left the untrained range. The last
+# four lines give that reading for each observation, and name where this net, so
+# measured, differs from the paper's CIFAR-10 net.
 #
 # Where this stops: one net, one seed, 10 epochs, maps still close to their starting
 # point, and weights only. In a pre-activation layer BatchNorm scales every input channel
@@ -319,26 +363,25 @@ print("where this net differs from the paper's: "
 #
 # ## 5. Short paths to the loss
 #
-# The second claim: in a DenseNet every layer's output reaches the block's transition and,
-# in the last block, the classifier directly, so the loss sends gradient to each layer
-# along a path of one or two layers, not only through all the layers above it (the paper
-# compares this with *deeply-supervised nets*, which attach a classifier to every layer).
+# The second claim: in a DenseNet every layer's output reaches the block's reader
+# directly, the transition or, in the last block, the classifier, so the loss supervises
+# each layer through at most as many transition layers as follow its block (three here;
+# "two or three" in the paper's §5), not only through all the layers above it. The paper
+# compares this with *deeply-supervised nets*, which attach a classifier to every layer.
 # A test: one backward pass of the mean cross-entropy on one batch of real images, and the
 # gradient that reaches each weighted layer, from the stem (depth 1) to the classifier.
-# Three nets of the same depth (21 weighted layers), all untrained and initialised alike
-# (Xavier): the DenseNet; a **plain** stack with the same stem, transitions, widths at
-# the block boundaries and classifier, in which every layer reads only the layer before
-# it (`plain_counterpart`); and the model zoo's **ResNet-18**, whose identity shortcuts
-# give another kind of short path (fed the same grey images repeated over its 3 input
-# channels). The gradient's size is its root mean square per weight (the L2 norm divided
-# by the square root of the number of weights), so large and small layers compare; three
-# seeds, the same batch.
+# Three nets, all untrained and initialised alike (Xavier), each with 21 weighted layers:
+# the DenseNet; a **plain** stack with the same stem, transitions, widths at the block
+# boundaries and classifier, in which every layer reads only the layer before it and so
+# writes the block's full output width (`plain_counterpart`: wider layers, more
+# parameters); and the model zoo's **ResNet-18**, whose identity shortcuts give another
+# kind of short path (its 21 include the 3 projection shortcuts, so its longest path has
+# 18; it is fed the same grey images repeated over its 3 input channels). The gradient's
+# size is its root mean square per weight (the L2 norm divided by the square root of the
+# number of weights); three seeds, the same batch.
 
 # %% tags=["nbval-ignore-output"]
-train_iter, _, _ = load_splits(DATA["batch_size"], VALIDATION, resize=32, subset=SMOKE,
-                               limit=DATA["limit"], test_limit=DATA["test_limit"],
-                               download=False, seed=SEED)
-X, y = next(iter(train_iter))
+X, y = next(iter(SPLITS.train))
 
 
 def builders():
@@ -379,8 +422,11 @@ plt.show()
 last_depth = gradients.groupby("net")["depth"].transform("max")
 convs = gradients[(gradients["depth"] > 1) & (gradients["depth"] < last_depth)]  # not stem, fc
 by_seed = convs.sort_values("depth").groupby(["net", "seed"])["rms"]
+convs = convs.assign(stage=convs["name"].str.extract(r"stage(\d)", expand=False))
+in_stage = convs.dropna(subset=["stage"]).groupby(["net", "seed", "stage"])["rms"]
 summary = pd.DataFrame({
     "largest / smallest": (by_seed.max() / by_seed.min()).groupby("net").mean(),
+    "within a stage": (in_stage.max() / in_stage.min()).groupby("net").mean(),
     "share of steps growing towards the input": by_seed.apply(
         lambda r: float((np.diff(r.to_numpy()) < 0).mean())).groupby("net").mean()})
 print("gradient RMS of the convolutions between the stem and the classifier, mean over "
@@ -393,21 +439,24 @@ print(f"The most even profile (smallest ratio of the largest to the smallest): {
 
 
 # %% [markdown]
-# The table gives two figures per net for the convolutions between the stem and the
-# classifier: how far apart their largest and smallest gradients are, and the share of
-# the steps from one layer to the one below it (towards the input) in which the gradient
-# grows. The stem itself is left out: it reads raw pixels, not a BatchNorm's output,
-# and its gradient is of another size in every net (the plot's first point). The last line
-# names the net whose layers receive the most even gradients, chosen by the first figure.
+# The table gives three figures per net for the convolutions between the stem and the
+# classifier: how far apart their largest and smallest gradients are; the same within a
+# stage (a dense block, or a ResNet stage), where the feature maps keep their size, so
+# that the jumps at the transitions, where the maps shrink, do not count; and the share
+# of the steps from one layer to the one below it (towards the input) in which the
+# gradient grows. The stem itself is left out: it reads raw pixels, not a BatchNorm's
+# output, and its gradient is of another size in every net (the plot's first point). The
+# last line names the net whose layers receive the most even gradients, chosen by the
+# first figure.
 #
-# The plot and the second column show the direction: at initialisation the gradient
-# does not vanish on its way from the loss to the input; in the nets the line above
-# names, it mostly **grows**. That agrees with Yang et al. (2019, in the references), who
-# show that in a deep plain stack with BatchNorm the gradient explodes with depth at
-# initialisation. The plain stack and the DenseNet differ only in their connections (the
-# same stem, transitions, block-boundary widths and classifier), so the difference between
-# their first figures is what the dense connections change; ResNet-18's identity
-# shortcuts are the other kind of short path. The most even net is named above.
+# The plot and the last column show the direction: at initialisation the gradient does
+# not vanish on its way from the loss to the input; in the nets the line above names, it
+# mostly **grows**. That agrees with Yang et al. (2019, in the references), who show that
+# in a deep plain stack with BatchNorm the gradient explodes with depth at initialisation.
+# The plain stack differs from the DenseNet in its connections and, through them, in its
+# layers' widths; ResNet-18's identity shortcuts are the other kind of short path. A
+# gradient's size per weight also depends on a layer's fan-in and on the size of its
+# maps, which is why the second column compares layers within a stage.
 #
 # Where this stops: one batch, at initialisation, 21 layers, BatchNorm in every net; and
 # the size of a gradient at the start of training says nothing of how useful it is.
@@ -420,8 +469,8 @@ print(f"The most even profile (smallest ratio of the largest to the smallest): {
 # depend on the input size, since every convolution is applied at every position of its
 # input. `count_flops` walks the net's graph and adds up, per image, the multiply-adds of
 # every convolution (output size × input channels per group × kernel area) and fully
-# connected layer; BatchNorm, activations and pooling are a few per cent more and are not
-# counted, as in torchvision's figures. First, the count against torchvision's published
+# connected layer; BatchNorm, activations and pooling are not counted, as in
+# torchvision's figures. First, the count against torchvision's published
 # ones at 224 px (the model zoo's `resnet50_v1` puts the stride of its bottleneck blocks on
 # the 1×1 convolution, as the original Caffe model does; torchvision's ResNet-50 puts it on
 # the 3×3, as the zoo's `resnet50_v2` does, so the v2 net's convolutions are counted for
@@ -455,14 +504,19 @@ per_layer = pd.DataFrame([vars(f) for f in layer_flops(counted["densenet121"], R
 per_layer["part"] = per_layer["name"].str.extract(r"_(stage\d)_", expand=False).fillna("other")
 share = per_layer.groupby("part")["macs"].sum() / per_layer["macs"].sum()
 print((share * 100).round(1).astype(str).add(" %").to_string())
-print("layers per block:", counted["densenet121"].block_config,
-      "; side of the maps in each block at 224 px:", counted["densenet121"].spatial_sizes(224))
+d121 = counted["densenet121"]
+widths = [(block.net[0][2].weight.shape[1], block.net[-1][2].weight.shape[1])
+          for block in d121.features if isinstance(block, DenseBlock)]
+print("layers per block:", d121.block_config,
+      "; side of the maps in each block at 224 px:", d121.spatial_sizes(224))
+print("input channels of the 1×1 convolutions, first to last layer of each block:", widths)
 
 # %% [markdown]
-# Block 3 has four times as many layers as block 1, yet block 1 costs more: its maps have
-# four times the side of block 3's, sixteen times the area, and a convolution's
-# multiply-adds grow with the area of the map it runs on. ("other" is the stem, the
-# transitions and the classifier.)
+# Block 3 has four times as many layers as block 1, and its 1×1 convolutions read more
+# channels (the printed widths), yet block 1 costs more: its maps have four times the
+# side of block 3's, sixteen times the area, and a convolution's multiply-adds grow with
+# the area of the map it runs on. ("other" is the stem, the transitions and the
+# classifier.)
 #
 # The paper's Figure 3 sets ImageNet accuracy against parameters and against FLOPs, for
 # DenseNets and ResNets. That accuracy is not measured in this book (it needs ImageNet);
@@ -497,11 +551,12 @@ plt.show()
 resnets = flops_table[flops_table.index.str.startswith("resnet")]
 holds = []
 for m, row in flops_table[flops_table.index.str.startswith("densenet")].iterrows():
-    rival = resnets[resnets["ImageNet top-1 (%)"] >= row["ImageNet top-1 (%)"]]
-    rival = rival.sort_values("counted GMACs").iloc[0]
+    rivals = resnets[resnets["ImageNet top-1 (%)"] >= row["ImageNet top-1 (%)"]]
+    holds.append(bool((rivals["parameters (M)"] > row["parameters (M)"]).all()
+                      and (rivals["counted GMACs"] > row["counted GMACs"]).all()))
+    rival = rivals.sort_values("counted GMACs").iloc[0]
     params = row["parameters (M)"] / rival["parameters (M)"]
     macs = row["counted GMACs"] / rival["counted GMACs"]
-    holds.append(params < 1 and macs < 1)
     print(f"{m} (top-1 {row['ImageNet top-1 (%)']:.2f} %): the cheapest ResNet at least as "
           f"accurate is {rival.name} ({rival['ImageNet top-1 (%)']:.2f} %); the DenseNet has "
           f"{params:.0%} of its parameters and {macs:.0%} of its multiply-adds")
@@ -509,12 +564,12 @@ print(f"every DenseNet needs fewer parameters and fewer multiply-adds than every
       f"here that is at least as accurate: {all(holds)}")
 
 # %% [markdown]
-# In the published ImageNet figures the claim holds in the sense the last line tests:
-# each DenseNet is compared with the cheapest ResNet that is at least as accurate, and the
-# printed shares of parameters and multiply-adds say by how much. Multiply-adds are not
-# time: chapter 4 measured DenseNet-121's training step against ResNet-18's and ResNet-50's,
-# and the many narrow layers and concatenations of a DenseNet cost more time and memory
-# per multiply-add.
+# The last line tests the claim on the published ImageNet figures: each DenseNet against
+# every ResNet here that is at least as accurate, and the shares printed above say by how
+# much against the cheapest of them. Two limits: the accuracies are torchvision's, from
+# training recipes of its own for each family (the paper trained both families with one
+# recipe); and multiply-adds are not time (chapter 4 measures the training step's time
+# and memory of DenseNet-121 beside ResNet-18 and ResNet-50).
 #
 # ### The nets trained in this book
 #
@@ -545,22 +600,14 @@ else:
     print(acc.to_string(formatters={"params": "{:,}".format, "MMACs": "{:.1f}".format,
                                     "val_acc": "{:.4f}".format, "std": "{:.4f}".format}))
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
-    for ax, column, xlabel in zip(axes, ["params", "MMACs"],
-                                  ["parameters (log scale)", "million multiply-adds per image "
-                                   "(log scale)"]):
-        for (label, row), colour in zip(acc.iterrows(), plt.get_cmap("tab10").colors):
-            ax.errorbar(row[column], row["val_acc"], yerr=row["std"], fmt="o", capsize=3,
-                        color=colour, label=f"{label} ({row['px']:.0f} px)")
-        ax.set_xscale("log")
-        ticks = [t for t in (2e5, 5e5, 1e6, 2e6, 5e6) if column == "params"] or [5, 10, 20, 50]
-        ax.set_xticks(ticks, labels=[f"{t / 1e6:g}M" if column == "params" else f"{t:g}"
-                                     for t in ticks])
-        ax.minorticks_off()
-        ax.set_xlabel(xlabel)
-        ax.grid(True, alpha=0.3)
+    accuracy_errorbars(axes[0], acc, "params", [2e5, 5e5, 1e6, 2e6, 5e6],
+                       "parameters (log scale)")
+    accuracy_errorbars(axes[1], acc, "MMACs", [5, 10, 20, 50],
+                       "million multiply-adds per image (log scale)")
     axes[0].set_ylabel("validation accuracy (chapter 5)")
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
-    fig.suptitle("Chapter 5's nets after 2 epochs: mean ± std over 3 seeds", fontsize=10)
+    fig.suptitle(f"Chapter 5's nets after {family['config']['epochs']} epochs: mean ± std over "
+                 f"{len(family['config']['seeds'])} seeds", fontsize=10)
     fig.tight_layout()
     plt.show()
     best = acc["val_acc"].idxmax()
@@ -571,12 +618,17 @@ else:
           + "; ".join(f"{', '.join(same.index)} ({params:,} parameters, "
                       f"{' vs '.join(f'{v:.1f}' for v in same['MMACs'])} MMACs)"
                       for params, same in acc.groupby("params") if len(same) > 1))
+    apart = [label for label, row in acc.iterrows()
+             if all(abs(row["val_acc"] - other["val_acc"]) > row["std"] + other["std"]
+                    for o, other in acc.iterrows() if o != label)]
+    print(f"nets whose mean ± std interval overlaps no other net's: {apart}")
 
 # %% [markdown]
 # The input size shows what parameters hide: the 48 px net has the parameters of d2l-21
 # and more than twice its multiply-adds, and the printed line says which net was most
-# accurate and at what cost. These are two-epoch figures from one recipe on a small data
-# set; they rank the nets at that budget, not at convergence.
+# accurate and at what cost. The nets whose interval overlaps no other's are named last;
+# the others are not told apart by these seeds. These are two-epoch figures from one
+# recipe on a small data set: they compare the nets at that budget, not at convergence.
 #
 # ## 7. Dropout
 #
@@ -584,48 +636,47 @@ else:
 # after each convolution but the first (§4.2). Fashion-MNIST is trained here without
 # augmentation too. `DenseNet(dropout=0.2)` puts it after every dense layer; unlike the
 # paper, not after the transitions' convolutions (as in torchvision's DenseNet). The two
-# runs of section 1 are paired: the same seed, initial weights, data order and schedule;
-# only dropout differs.
+# runs of section 1 are paired: the same seed, initial weights (checked in section 3),
+# data order and schedule; only dropout differs.
 
 # %% tags=["nbval-ignore-output"]
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+fig, ax = plt.subplots(figsize=(6, 3.4))
 for label, h in history.items():
-    axes[0].plot(h.index, h["test_acc"], marker="o", label=label)
-    axes[1].plot(h.index, h["train_acc"] - h["test_acc"], marker="o", label=label)
-axes[0].set_ylabel("validation accuracy")
-axes[1].set_ylabel("training − validation accuracy")
-for ax in axes:
-    ax.set_xlabel("epoch")
-    epoch_axis(ax)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-fig.suptitle(f"{NET.label}, seed {SEED}: with and without dropout {DROPOUT}", fontsize=10)
+    ax.plot(h.index, h["test_acc"], marker="o", label=label)
+ax.set_xlabel("epoch")
+ax.set_ylabel("validation accuracy")
+epoch_axis(ax)
+ax.grid(True, alpha=0.3)
+ax.legend(fontsize=8)
+ax.set_title(f"{NET.label}, seed {SEED}: with and without dropout {DROPOUT}", fontsize=10)
 fig.tight_layout()
 plt.show()
-last = pd.DataFrame({label: h.iloc[-1] for label, h in history.items()}).T
-last["gap"] = last["train_acc"] - last["test_acc"]
-print(last[["train_acc", "test_acc", "gap"]].rename(columns={"test_acc": "val_acc"})
-      .round(4).to_string())
-diff = last.loc[f"dropout {DROPOUT}", "test_acc"] - last.loc["no dropout", "test_acc"]
+last = pd.DataFrame({label: {"train_acc": result["train_acc_inference"][label],
+                             "val_acc": h["test_acc"].iloc[-1]}
+                     for label, h in history.items()}).T
+last["gap"] = last["train_acc"] - last["val_acc"]
+print(f"after the last epoch, both in inference mode (no dropout, BatchNorm's running "
+      f"statistics), on the {SPLITS.train.num_examples:,} training and the "
+      f"{SPLITS.validation.num_examples:,} validation images:")
+print(last.round(4).to_string())
+diff = last.loc[f"dropout {DROPOUT}", "val_acc"] - last.loc["no dropout", "val_acc"]
 print(f"dropout − none, validation accuracy after {EPOCHS} epochs: {diff * 100:+.2f} points "
       f"(one pair of runs); chosen on validation: {result['chosen']}; its test accuracy, "
       f"measured once: {result['chosen_test_acc']:.4f}")
-print("mean validation accuracy over the last 3 epochs: "
-      + ", ".join(f"{label} {mean_std(h['test_acc'].iloc[-3:].tolist())[0]:.4f}"
-                  for label, h in history.items()))
 print(f"smaller gap between training and validation accuracy with dropout: "
       f"{last.loc[f'dropout {DROPOUT}', 'gap'] < last.loc['no dropout', 'gap']}")
 
 # %% [markdown]
 # What the pair shows: the difference in validation accuracy after the last epoch, the
 # gap between training and validation accuracy, and which of the two was chosen on the
-# validation split and then tested once (all printed above). Dropout is a regulariser:
-# it is meant to narrow the gap, and to raise validation accuracy only where a net
-# overfits; with 10 epochs and the gaps printed above, the net without dropout has little
-# overfitting to remove. One pair of runs cannot say whether a difference of the printed
-# size is more than the spread between seeds, nor how the comparison turns out with a
-# longer schedule, with augmentation, or for a deeper net; chapter 5's method (several
-# seeds, a paired test) would.
+# validation split and then tested once (all printed above). Both accuracies of the gap
+# are measured the same way, in inference mode after training; the running accuracy
+# printed during training would not do, since the dropout net is measured there with
+# dropout switched on. Dropout is a regulariser: it is meant to narrow the gap, and to
+# raise validation accuracy only where a net overfits. One pair of runs cannot say
+# whether a difference of the printed size is more than the spread between seeds, nor
+# how the comparison turns out with a longer schedule, with augmentation, or for a deeper
+# net; chapter 5's method (several seeds, a paired test) would.
 #
 # ## What this chapter measured
 #
@@ -665,11 +716,11 @@ print(f"smaller gap between training and validation accuracy with dropout: "
 #
 # ### Exercise 9.1: one column of the map
 #
-# Write `reuse_column(weight, c0, k)`: for the weight of a layer's first convolution,
-# shape (out, *c₀* + *n*·*k*, kh, kw), the mean absolute weight of each of its *n* + 1
-# sources (block input first), divided by the largest of them. Do not use
-# `mean_abs_by_source`. The cell prints the column for layer 4 of the trained net's
-# block 2.
+# Write `reuse_column(weight, c0, k)`: for the weight of a block's reader, a convolution's
+# (out, *c₀* + *n*·*k*, kh, kw) or a fully connected layer's (out, *c₀* + *n*·*k*), the
+# mean absolute weight of each of its *n* + 1 sources (block input first), divided by
+# the largest of them. Do not use `mean_abs_by_source`. The cell prints the column for
+# made-up weights whose sources have absolute values 1, 2, 0.5 and 4.
 
 # %% nbgrader={"grade": false, "grade_id": "ex-9-1-answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def reuse_column(weight, c0, k):
@@ -741,16 +792,18 @@ for c_in_, k_, side_, bn_ in [(64, 32, 56, 4), (992, 32, 14, 4), (20, 12, 9, 2)]
 # observations.
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "ex-9-3-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
-# *Model answer.* The convolution sees BatchNorm's output, not the source itself. In
-# inference BatchNorm maps channel *c* to γ_c (x − μ_c)/σ_c + β_c, so what the
-# convolution multiplies its weight by has a scale set by γ_c/σ_c and an offset set by
-# β_c, and the ReLU then zeroes the negative part. A source whose channels BatchNorm has
-# shrunk (small |γ|) or pushed below zero (negative β, so the ReLU silences it) can carry
-# large weights and still contribute little, and the reverse; the weights also absorb
-# scale freely, since BatchNorm undoes it. So |W| alone can over- or understate use. A map
-# that accounts for it multiplies each input channel's mean absolute weight by |γ_c|/σ_c
-# (the effective weight on the normalised input), or, better, measures use directly: the
-# mean absolute contribution of each source's channels to the layer's output on real
-# images (the convolution applied to that source's slice of its BN-ReLU input alone).
-# Comparing that map with section 3's, and running `paper_observations` on both, says
-# whether the paper's observations depend on leaving BatchNorm out.
+# *Model answer.* The convolution does not see the source itself but BatchNorm's output
+# after a ReLU. In inference BatchNorm maps channel *c* to γ_c (x − μ_c)/σ_c + β_c, so
+# the input the weight W[:, c] multiplies has a scale set by γ_c and an offset set by β_c,
+# and the ReLU then zeroes its negative part. A channel whose γ_c is near zero, or whose
+# β_c is so negative that the ReLU silences it, contributes little however large its
+# weights; and the split between γ and W is not fixed, since the ReLU is positively
+# homogeneous: (a·γ_c, a·β_c, W[:, c]/a) computes the same function for any a > 0, so
+# training can move size between them. |W| alone can therefore over- or understate how
+# much a layer uses a source. A map that accounts for it multiplies each channel's mean
+# |W| by |γ_c|, the factor that stays unchanged under that rescaling (β_c/γ_c then says
+# how much of the channel the ReLU passes); or, better, it measures use directly: the mean
+# absolute contribution of each source's channels to the layer's output on real images
+# (the convolution applied to that source's slice of its BN-ReLU input alone). Comparing
+# that map with section 3's, and running `paper_observations` on both, says whether the
+# paper's observations depend on leaving BatchNorm out.
