@@ -9,11 +9,12 @@ from gluon_densenet.models.summary import hybridization
 
 
 def small_net():
-    net = nn.HybridSequential()
-    net.add(nn.Conv2D(8, 3, padding=1, in_channels=3),                # 8x8 -> 8x8
-            nn.Conv2D(16, 3, strides=2, padding=1, in_channels=8),    # 8x8 -> 4x4
-            nn.Conv2D(16, 3, padding=1, groups=4, in_channels=16),    # 4 input channels each
-            nn.GlobalAvgPool2D(), nn.Flatten(), nn.Dense(10, in_units=16))
+    net = nn.HybridSequential(prefix="small_")
+    with net.name_scope():                   # names of its own, whatever ran before
+        net.add(nn.Conv2D(8, 3, padding=1, in_channels=3),                # 8x8 -> 8x8
+                nn.Conv2D(16, 3, strides=2, padding=1, in_channels=8),    # 8x8 -> 4x4
+                nn.Conv2D(16, 3, padding=1, groups=4, in_channels=16),    # 4 input channels each
+                nn.GlobalAvgPool2D(), nn.Flatten(), nn.Dense(10, in_units=16))
     return net
 
 
@@ -26,7 +27,8 @@ def test_small_net_matches_a_hand_count():
                 ("dense", 10 * 16, (10,))]
     assert [(layer.op, layer.macs, layer.output_shape) for layer in layers] == expected
     assert all(isinstance(layer, LayerFlops) for layer in layers)
-    assert layers[0].name.endswith("conv0") and layers[-1].name.endswith("dense0")
+    assert [layer.name for layer in layers] == ["small_conv0", "small_conv1", "small_conv2",
+                                                "small_dense0"]
 
 
 def test_dense_without_flatten_counts_every_row():
