@@ -142,7 +142,7 @@ print(SPLITS.describe())
 # transitions that halve the channels, on 32 px Fashion-MNIST. It is trained twice with the
 # same seed, data order and schedule (SGD with momentum, cosine learning rate, chapter 3's
 # 10 epochs): once as it is, and once with the paper's dropout of 0.2 after every dense
-# layer (§7 below). As in chapters 5 and 6, 6,000 training images (600 per class) are held
+# layer (section 7). As in chapters 5 and 6, 6,000 training images (600 per class) are held
 # out as a validation split; the choice between the two is made on it, and the test set is
 # used once, for the chosen net. The maps below read the net trained without dropout, and
 # an untrained net of the same shape initialised with the same seed.
@@ -253,12 +253,12 @@ plt.show()
 # Before training, every source of a target is read alike: Xavier initialisation draws
 # all of a convolution's weights from one distribution, so the untrained maps are flat,
 # up to sampling noise. The trained maps are nearly as flat inside the blocks, and the
-# classifier's column (C) moved the most. The untrained net is the
-# trained one's starting point: `budgeted_run` seeds MXNet's generator, loads the data
-# and initialises the net, and the same steps here draw the same weights as the untrained
-# net of the maps, with and without dropout (checked in the next cell). So the ratio of a trained map to the
-# untrained one says what training did to the weights that read each source: above 1, it
-# made them larger on average.
+# classifier's column (C) moved the most. The untrained net is the trained one's
+# starting point: `budgeted_run` seeds MXNet's generator, loads the data and initialises
+# the net, and the same steps here draw the same weights as the untrained net of the
+# maps, with and without dropout (checked in the next cell). So the ratio of a trained
+# map to the untrained one says what training did to the weights that read each source:
+# above 1, it made them larger on average.
 
 # %% tags=["nbval-ignore-output"]
 mx.random.seed(SEED)                    # budgeted_run: seed, load the data, build, initialise
@@ -301,12 +301,12 @@ print(f"range inside the blocks' layers: {np.nanmin(change['layers reading it'].
 # below) the weights on the block's input grew more than those on its layers' outputs,
 # and the classifier's weights (the column of block 4 under "its reader") changed the
 # most, most of all on the block's input. Two things limit what these maps can show.
-# First, the schedule: 10 epochs here, 300 in the paper.
-# Second, the input is 32 px, and the printed feature-map sides shrink to 1 px in block
-# 4: there a 3×3 convolution meets data only with the centre of its kernel, the other
-# eight taps see only padding and get no gradient, only weight decay; the maps here read
-# block 4 at the centre tap alone (`reuse_maps(net, input_size=32)`), since the other taps
-# say nothing of what the layer reads. The paper's net also differs: a DenseNet of 40
+# First, the schedule: 10 epochs here, 300 in the paper. Second, the input is 32 px,
+# and the printed feature-map sides shrink to 1 px in block 4: there a 3×3 convolution
+# meets data only with the centre of its kernel, the other eight taps see only padding
+# and get no gradient, only weight decay; the maps here read block 4 at the centre tap
+# alone (`reuse_maps(net, input_size=32)`), since the other taps say nothing of what the
+# layer reads. The paper's net also differs: a DenseNet of 40
 # layers (3 blocks of 12, *k* = 12) without compression (θ = 1), trained on CIFAR-10 with
 # augmentation, on maps of 32, 16 and 8 px. Its transitions kept every channel; this net's
 # halve them, which may change how much a block's layers still read of the transition's
@@ -801,7 +801,7 @@ for c_in_, k_, side_, bn_ in [(64, 32, 56, 4), (992, 32, 14, 4), (20, 12, 9, 2)]
 # homogeneous: (a·γ_c, a·β_c, W[:, c]/a) computes the same function for any a > 0, so
 # training can move size between them. |W| alone can therefore over- or understate how
 # much a layer uses a source. A map that accounts for it multiplies each channel's mean
-# |W| by |γ_c|, the factor that stays unchanged under that rescaling (β_c/γ_c then says
+# |W| by |γ_c|, a product that stays unchanged under that rescaling (β_c/γ_c then says
 # how much of the channel the ReLU passes); or, better, it measures use directly: the mean
 # absolute contribution of each source's channels to the layer's output on real images
 # (the convolution applied to that source's slice of its BN-ReLU input alone). Comparing
