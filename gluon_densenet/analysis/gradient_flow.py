@@ -32,7 +32,7 @@ from mxnet import gluon, nd
 from mxnet.gluon import nn
 from mxnet.gluon.parameter import DeferredInitializationError
 
-from ..models.blocks import conv_block
+from ..models.blocks import bottleneck_layer, conv_block
 from ..models.densenet import DenseNet
 from ..training.step import compute_gradients
 from .parameters import learnable_shapes
@@ -48,22 +48,13 @@ WEIGHT_NDIMS = (2, 4)
 
 def _plain_layer(width: int, in_channels: int, bn_size: int | None, growth_rate: int,
                  dropout: float) -> nn.HybridSequential:
-    """One layer of a plain block, ``(N, in_channels, H, W) → (N, width, H, W)``: BN → ReLU
-    → 3×3 conv without bottleneck; with one, BN → ReLU → 1×1 conv to ``bn_size·k`` → BN →
-    ReLU → 3×3 conv; then dropout, as the DenseNet's layers."""
+    """One layer of a plain block, ``(N, in_channels, H, W) → (N, width, H, W)``: the
+    DenseNet's layer kind (:func:`conv_block`, or :func:`bottleneck_layer` with its 1×1
+    conv to ``bn_size·k``) writing ``width`` channels, with the DenseNet's dropout."""
     if not bn_size:
         return conv_block(width, in_channels=in_channels, dropout=dropout)
-    inner = bn_size * growth_rate
-    blk = nn.HybridSequential()
-    blk.add(nn.BatchNorm(in_channels=in_channels),
-            nn.Activation("relu"),
-            nn.Conv2D(inner, kernel_size=1, use_bias=False, in_channels=in_channels),
-            nn.BatchNorm(in_channels=inner),
-            nn.Activation("relu"),
-            nn.Conv2D(width, kernel_size=3, padding=1, use_bias=False, in_channels=inner))
-    if dropout:
-        blk.add(nn.Dropout(dropout))
-    return blk
+    return bottleneck_layer(growth_rate, bn_size, dropout, in_channels=in_channels,
+                            out_channels=width)
 
 
 class PlainNet(DenseNet):
@@ -91,15 +82,14 @@ class PlainNet(DenseNet):
                          transition_pool=net.transition_pool, stem=net.stem,
                          classes=net.classes, in_channels=net.in_channels, **kwargs)
 
-    def _stage(self, index: int, num_layers: int, channels: int,
-               dropout: float) -> tuple[nn.HybridBlock, int]:
+    def _stage(self, index: int, num_layers: int, channels: int) -> tuple[nn.HybridBlock, int]:
         """A chain of ``num_layers`` layers, each writing the dense block's output width."""
         width = channels + num_layers * self.growth_rate
         stage = nn.HybridSequential(prefix=f"stage{index}_")
         with stage.name_scope():
             for j in range(num_layers):
                 stage.add(_plain_layer(width, width if j else channels, self.bn_size,
-                                       self.growth_rate, dropout))
+                                       self.growth_rate, self.dropout))
         return stage, width
 
 

@@ -37,12 +37,15 @@ def conv_block(channels: int, in_channels: int = 0,
 
 
 def bottleneck_layer(growth_rate: int, bn_size: int = 4, dropout: float = 0.0,
-                     in_channels: int = 0) -> nn.HybridSequential:
+                     in_channels: int = 0,
+                     out_channels: int | None = None) -> nn.HybridSequential:
     """The DenseNet-B layer: BN → ReLU → 1×1 conv → BN → ReLU → 3×3 conv.
 
     ``(N, C, H, W) → (N, k, H, W)`` with ``k = growth_rate``. The 1×1 conv first
     narrows the ever-wider input to ``bn_size·k`` channels (4k in the paper), so the
     expensive 3×3 conv sees a fixed width however many layers came before.
+    ``out_channels`` gives the 3×3 conv another width than *k* (a plain stack's layers,
+    :class:`gluon_densenet.analysis.gradient_flow.PlainNet`).
     """
     blk = nn.HybridSequential()
     width = bn_size * growth_rate
@@ -51,7 +54,7 @@ def bottleneck_layer(growth_rate: int, bn_size: int = 4, dropout: float = 0.0,
             nn.Conv2D(width, kernel_size=1, use_bias=False, in_channels=in_channels),
             nn.BatchNorm(in_channels=width),
             nn.Activation("relu"),
-            nn.Conv2D(growth_rate, kernel_size=3, padding=1, use_bias=False,
+            nn.Conv2D(out_channels or growth_rate, kernel_size=3, padding=1, use_bias=False,
                       in_channels=width))
     if dropout:
         blk.add(nn.Dropout(dropout))

@@ -127,7 +127,7 @@ class DenseNet(nn.HybridBlock):
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")
             self.features.add(*self._stem_layers())
-            channels = self._add_dense_stages(dropout)
+            channels = self._add_dense_stages()
             self.features.add(nn.BatchNorm(in_channels=channels),
                               nn.Activation("relu"),
                               nn.GlobalAvgPool2D(),
@@ -147,13 +147,13 @@ class DenseNet(nn.HybridBlock):
                 nn.Activation("relu"),
                 nn.MaxPool2D(pool_size=3, strides=2, padding=1)]
 
-    def _add_dense_stages(self, dropout: float) -> int:
+    def _add_dense_stages(self) -> int:
         """Add the dense blocks with a transition (⌊θ·C⌋ channels) between each two;
         returns the channels out of the last block."""
         channels = self.init_features
         last = len(self.block_config) - 1
         for i, num_layers in enumerate(self.block_config):
-            stage, channels = self._stage(i + 1, num_layers, channels, dropout)
+            stage, channels = self._stage(i + 1, num_layers, channels)
             self.features.add(stage)
             if i != last:
                 out = int(channels * self.compression)
@@ -162,13 +162,12 @@ class DenseNet(nn.HybridBlock):
                 channels = out
         return channels
 
-    def _stage(self, index: int, num_layers: int, channels: int,
-               dropout: float) -> tuple[nn.HybridBlock, int]:
+    def _stage(self, index: int, num_layers: int, channels: int) -> tuple[nn.HybridBlock, int]:
         """Stage ``index`` (from 1): a :class:`DenseBlock` of ``num_layers`` layers reading
         ``channels``; returns it and its output channels. A subclass may build another
         kind of stage here (``analysis.gradient_flow.PlainNet`` does)."""
         block = DenseBlock(num_layers, self.growth_rate, bn_size=self.bn_size,
-                           dropout=dropout, in_channels=channels,
+                           dropout=self.dropout, in_channels=channels,
                            memory_efficient=self.memory_efficient, prefix=f"stage{index}_")
         return block, block.out_channels(channels)
 
