@@ -261,18 +261,13 @@ plt.show()
 # above 1, it made them larger on average.
 
 # %% tags=["nbval-ignore-output"]
-mx.random.seed(SEED)                    # budgeted_run: seed, load the data, build, initialise
-load_splits(DATA["batch_size"], VALIDATION, resize=NET.resize, subset=SMOKE,
-            limit=DATA["limit"], test_limit=DATA["test_limit"], download=False, seed=SEED)
-as_trained = NET.build()
-as_trained.initialize(mx.init.Xavier())
-mx.random.seed(SEED)
-load_splits(DATA["batch_size"], VALIDATION, resize=NET.resize, subset=SMOKE,
-            limit=DATA["limit"], test_limit=DATA["test_limit"], download=False, seed=SEED)
-with_dropout = replace(NET, dropout=DROPOUT).build()
-with_dropout.initialize(mx.init.Xavier())
 untrained = untrained_net(SEED)
-for name, net in (("without dropout", as_trained), ("with dropout", with_dropout)):
+for name, spec in (("without dropout", NET), ("with dropout", replace(NET, dropout=DROPOUT))):
+    mx.random.seed(SEED)                # budgeted_run: seed, load the data, build, initialise
+    load_splits(DATA["batch_size"], VALIDATION, resize=NET.resize, subset=SMOKE,
+                limit=DATA["limit"], test_limit=DATA["test_limit"], download=False, seed=SEED)
+    net = spec.build()
+    net.initialize(mx.init.Xavier())
     same = all(np.array_equal(a.data().asnumpy(), b.data().asnumpy()) for a, b in
                zip(net.collect_params().values(), untrained.collect_params().values()))
     print(f"budgeted_run's steps, {name}, draw the untrained net's weights, every parameter "
