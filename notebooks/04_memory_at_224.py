@@ -505,7 +505,8 @@ for batch, row in at96.iterrows():
 # on the wide inputs, the rows that grow quadratically, need not be stored: Pleiss et
 # al. (2017, *Memory-Efficient Implementation of DenseNets*) recompute them during
 # backward. The package's `densenet121(memory_efficient=True)` keeps only each dense
-# layer's *k*-channel output and recomputes the whole layer in backward
+# block's input and its layers' *k*-channel outputs, and in backward recomputes each
+# layer up to its last convolution, whose output it kept
 # (`gluon_densenet.models.memory_efficient` explains how). The training loop stays the ordinary
 # Gluon one: under `autograd.record()` each dense block hands back its output as a
 # recorded concatenation of stored features, and when `loss.backward()` has reached it,

@@ -318,7 +318,7 @@ def test_an_error_in_the_replay_leaves_nothing_pending(monkeypatch):
 
     def boom(self):
         raise MemoryError("simulated")
-    monkeypatch.setattr(recompute._BlockTape, "replay", boom)
+    monkeypatch.setattr(recompute._Tape, "replay", boom)
     with pytest.raises(MemoryError):
         loss.backward()
     assert recompute._PENDING == []
@@ -394,3 +394,47 @@ def test_a_backward_elsewhere_leaves_a_pending_blocks_gradients_fresh_for_its_tr
     lb.backward()                                  # reaches b only
     trainer_a.step(2)                              # would raise on a stale gradient
     recompute.clear_pending()
+
+
+@pytest.mark.parametrize("kernel,pad,stride", [(3, 1, 1), (1, 0, 1), (3, 1, 2)])
+def test_convolution_backward_operator_equals_autograd_bit_for_bit(kernel, pad, stride):
+    from gluon_densenet.models.memory_efficient import conv_backward
+    conv = nn.Conv2D(24, kernel_size=kernel, padding=pad, strides=stride, use_bias=False,
+                     in_channels=40)
+    conv.initialize(mx.init.Xavier())
+    x = nd.random.uniform(-1, 1, shape=(3, 40, 9, 9))
+    x.attach_grad()
+    with autograd.record():
+        y = conv(x)
+    out_grad = nd.random.normal(shape=y.shape)
+    y.backward(out_grad)
+    x_grad, w_grad = conv_backward(conv, out_grad, x)
+    np.testing.assert_array_equal(x_grad.asnumpy(), x.grad.asnumpy())
+    np.testing.assert_array_equal(w_grad.asnumpy(), conv.weight.grad().asnumpy())
+
+
+def test_densenet121_hybridized_as_trained_is_bit_identical():
+    """The real net at a small size, the standard one hybridized as ``train`` does it."""
+    from gluon_densenet.training.hybridize import fast_hybridize
+    std, eff = _pair(lambda me: densenet121(classes=10, memory_efficient=me, prefix="d_"))
+    fast_hybridize(std)
+    fast_hybridize(eff)
+    X = nd.random.uniform(shape=(4, 3, 64, 64))
+    y = nd.array([1, 7, 3, 2])
+    for _ in range(2):
+        _own_loop_step(std, X, y)
+        _own_loop_step(eff, X, y)
+    _assert_same(std, eff, rtol=0, atol=0)
+
+
+def test_layers_ending_in_a_convolution_take_the_pleiss_path_and_dropout_the_general_one():
+    from gluon_densenet.models import memory_efficient as recompute
+    for dropout, kind in ((0.0, recompute._ConvTailTape), (0.2, recompute._BlockTape)):
+        net = DenseNet((2,), growth_rate=8, init_features=16, stem="cifar", dropout=dropout,
+                       memory_efficient=True)
+        net.initialize()
+        with autograd.record():
+            out = net(nd.ones((2, 3, 6, 6)))
+        assert [type(t) for t in recompute._PENDING] == [kind]
+        out.backward()
+        assert recompute._PENDING == []

@@ -73,8 +73,9 @@ class DenseBlock(nn.HybridBlock):
         dropout: dropout after each layer's last convolution.
         in_channels: *C*, if known: every parameter shape is then known straight after
             ``initialize()``.
-        memory_efficient: under ``autograd.record()``, keep only the layers' outputs and
-            recompute each layer (concat → BN → ReLU → conv) during ``backward()``
+        memory_efficient: under ``autograd.record()``, keep only the block's input and
+            the layers' outputs, and recompute each layer up to its last convolution
+            (concat → BN → ReLU …) during ``backward()``
             (:mod:`gluon_densenet.models.memory_efficient`): the same parameters, outputs
             and gradients, less training memory. Outside ``record()`` nothing changes.
 
