@@ -750,3 +750,49 @@ def test_data_splits_describe_their_sizes():
     line = load_splits(50, validation=100, subset=True, limit=500, test_limit=200).describe()
     assert line.startswith("of 500 training images, 100 held out") and "[10, 10," in line
     assert "400 trained on; 200 test images" in line
+
+
+def test_crop_flip_shifts_within_the_padding_and_mirrors_about_half():
+    import numpy as np
+
+    from gluon_densenet.data import CropFlip
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 255, size=(400, 8, 8)).astype(np.uint8)    # no zeros inside
+    out = CropFlip(pad=2, flip=True)(images, np.random.default_rng(1))
+    assert out.shape == images.shape and out.dtype == np.uint8
+    mirrored = 0
+    for a, b in zip(images, out, strict=True):
+        found = [(dy, dx, m) for m in (False, True) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if np.array_equal(_shift(a[:, ::-1] if m else a, dy, dx), b)]
+        assert found, "each output is its image shifted by at most 2 px, perhaps mirrored"
+        mirrored += found[0][2]
+    assert 150 < mirrored < 250
+    assert np.array_equal(CropFlip(pad=0, flip=False)(images, rng), images)
+    with pytest.raises(ValueError, match="pad must be an integer >= 0"):
+        CropFlip(pad=-1)
+
+
+def _shift(image, dy, dx):
+    """``image`` moved by (dy, dx) px, the border filled with 0."""
+    import numpy as np
+    h, w = image.shape
+    out = np.zeros_like(image)
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        image[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def test_only_the_training_split_is_augmented_and_reproducibly():
+    import numpy as np
+
+    from gluon_densenet.data import CropFlip, load_splits
+    splits = load_splits(64, validation=500, subset=True, download=False, augment=CropFlip())
+    assert splits.train.augment is not None
+    assert splits.validation.augment is None and splits.test.augment is None
+    plain = load_splits(64, validation=500, subset=True, download=False)
+    first = next(iter(splits.train))[0].asnumpy()
+    assert not np.array_equal(first, next(iter(plain.train))[0].asnumpy())
+    splits.train.set_epoch(0)
+    assert np.array_equal(next(iter(splits.train))[0].asnumpy(), first)
+    assert np.array_equal(next(iter(splits.validation))[0].asnumpy(),
+                          next(iter(plain.validation))[0].asnumpy())

@@ -649,3 +649,24 @@ def test_progress_in_a_log_is_a_few_lines_per_epoch(monkeypatch, capsys, termina
         assert updates <= 2 * 6, err                      # a few refreshes per epoch in a log
         assert err.count("\n") == 2 and "epoch 2/2: 100%" in err
         assert max(len(line) for line in err.replace("\r", "\n").splitlines()) <= 100
+
+
+def test_label_smoothing_loss_spreads_epsilon_and_equals_cross_entropy_at_zero():
+    import numpy as np
+    from mxnet import gluon, nd
+
+    from gluon_densenet.training import LabelSmoothingLoss
+    pred = nd.random.normal(shape=(5, 4))
+    label = nd.array([0, 1, 2, 3, 1])
+    np.testing.assert_allclose(LabelSmoothingLoss(4, 0.0)(pred, label).asnumpy(),
+                               gluon.loss.SoftmaxCrossEntropyLoss()(pred, label).asnumpy(),
+                               rtol=1e-6)
+    logp = nd.log_softmax(pred).asnumpy()
+    target = np.full((5, 4), 0.2 / 4)
+    target[np.arange(5), label.asnumpy().astype(int)] += 0.8
+    loss = LabelSmoothingLoss(4, 0.2)
+    loss.hybridize()
+    np.testing.assert_allclose(loss(pred, label).asnumpy(), -(target * logp).sum(1), rtol=1e-5)
+    for bad in (dict(classes=1), dict(classes=4, epsilon=1.0)):
+        with pytest.raises(ValueError):
+            LabelSmoothingLoss(**bad)

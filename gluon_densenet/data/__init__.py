@@ -1,7 +1,8 @@
 """Data layer: IDX files, verified downloads, Fashion-MNIST and its batch loader.
 
 Modules: :mod:`.idx` (the file format), :mod:`.download` (mirrors), :mod:`.fashion_mnist`
-(the data set's files, verified, as arrays), :mod:`.loader` (batches, shards).
+(the data set's files, verified, as arrays), :mod:`.loader` (batches, shards),
+:mod:`.augment` (training-time crops and flips).
 
 Typical use::
 
@@ -11,6 +12,7 @@ Typical use::
         ...
 """
 
+from .augment import CropFlip
 from .download import download_file
 from .errors import CorruptDataError, DatasetNotFoundError, DownloadError
 from .fashion_mnist import (
@@ -38,6 +40,7 @@ from .loader import ArrayLoader, DataSplits, load_data, load_splits, validation_
 __all__ = [
     "ArrayLoader",
     "CLASS_NAMES",
+    "CropFlip",
     "CorruptDataError",
     "DataSplits",
     "DATA_ENV_VAR",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import mxnet as mx
@@ -42,6 +42,10 @@ class ArrayLoader:
             keeps them as they are.
         last_batch: ``"keep"`` the last, smaller batch or ``"discard"`` it.
         ctx: Context of the batches; default ``mx.cpu()``.
+        augment: For training, ``augment(images, rng)`` changes each batch's uint8
+            ``(B, H, W)`` images before they are converted (e.g.
+            :class:`~.augment.CropFlip`); ``rng`` is seeded by ``(seed, epoch)`` and the
+            shard, so runs are reproducible.
 
     Raises:
         ValueError: An argument is out of range or of the wrong type.
@@ -57,6 +61,7 @@ class ArrayLoader:
         resize: int | None = None,
         last_batch: str = "keep",
         ctx: mx.Context | None = None,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
     ) -> None:
         images = np.asarray(images)
         labels = np.asarray(labels)
@@ -75,6 +80,7 @@ class ArrayLoader:
         )
         self.last_batch = last_batch
         self.ctx = ctx if ctx is not None else mx.cpu()
+        self.augment = augment
         self.epoch = 0
         self.shard_rank, self.shard_count, self.shard_even = 0, 1, True
 
@@ -151,9 +157,13 @@ class ArrayLoader:
         tail = (n - full) // count
         return np.concatenate([head, order[full + rank * tail:full + (rank + 1) * tail]])
 
-    def _batch(self, idx: np.ndarray) -> tuple[mx.nd.NDArray, mx.nd.NDArray]:
-        """The batch of the examples ``idx``, gathered and converted at once."""
-        x = self.images[idx][:, None, :, :]  # (B, 1, H, W) uint8
+    def _batch(self, idx: np.ndarray,
+               rng: np.random.Generator | None = None) -> tuple[mx.nd.NDArray, mx.nd.NDArray]:
+        """The batch of the examples ``idx``, gathered (augmented) and converted at once."""
+        x = self.images[idx]
+        if self.augment is not None and rng is not None:
+            x = self.augment(x, rng)
+        x = x[:, None, :, :]  # (B, 1, H, W) uint8
         X = mx.nd.array(x, ctx=self.ctx, dtype=np.float32) / 255.0
         if self.resize is not None:
             X = mx.nd.contrib.BilinearResize2D(
@@ -165,15 +175,18 @@ class ArrayLoader:
 
     def __iter__(self) -> Iterator[tuple[mx.nd.NDArray, mx.nd.NDArray]]:
         order = self.order()
+        rng = (np.random.default_rng([self.seed, self.epoch, 1, self.shard_rank])
+               if self.augment is not None else None)
         self.epoch += 1
         for i in range(len(self)):
-            yield self._batch(order[i * self.batch_size : (i + 1) * self.batch_size])
+            yield self._batch(order[i * self.batch_size : (i + 1) * self.batch_size], rng)
 
     def __repr__(self) -> str:
         return (
             f"ArrayLoader(num_examples={self.num_examples}, batch_size={self.batch_size}, "
             f"shuffle={self.shuffle}, seed={self.seed}, resize={self.resize}, "
             f"last_batch={self.last_batch!r}"
+            + (f", augment={self.augment!r}" if self.augment is not None else "")
             + (f", shard={self.shard_rank}/{self.shard_count}" if self.shard_count > 1 else "")
             + ")"
         )
@@ -310,6 +323,7 @@ def load_splits(
     limit: int | None = None,
     test_limit: int | None = None,
     ctx: mx.Context | None = None,
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
 ) -> DataSplits:
     """Fashion-MNIST's training images split into training and validation, and its test set.
 
@@ -330,6 +344,8 @@ def load_splits(
         limit: Keep at most this many training examples (classes balanced) before splitting.
         test_limit: The same for the test split; default ``limit``.
         ctx: Context of the batches; default ``mx.cpu()``.
+        augment: Augmentation of the training batches (:class:`ArrayLoader`), e.g.
+            :class:`~.augment.CropFlip`; validation and test batches are never augmented.
 
     Returns:
         :class:`DataSplits`; training batches shuffled (seeded), the others in order.
@@ -351,7 +367,8 @@ def load_splits(
     )
     common = {"resize": resize, "ctx": ctx, "seed": seed}
     return DataSplits(
-        ArrayLoader(x[train_idx], y[train_idx], batch_size, shuffle=True, **common),
+        ArrayLoader(x[train_idx], y[train_idx], batch_size, shuffle=True, augment=augment,
+                    **common),
         ArrayLoader(x[valid_idx], y[valid_idx], batch_size, **common),
         ArrayLoader(test_x, test_y, batch_size, **common),
     )

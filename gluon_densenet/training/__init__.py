@@ -11,6 +11,7 @@ hybridize presets.
 - :mod:`.checkpoint`: crash-safe ``save_checkpoint`` / ``load_checkpoint``;
 - :mod:`.run_lock`: one run per directory (``run_directory_lock``, ``RunDirectoryInUse``);
 - :mod:`.metrics`: ``confusion_matrix``;
+- :mod:`.losses`: ``LabelSmoothingLoss``;
 - :mod:`.hybridize`: ``fast_hybridize``, ``optimized_inference`` (hybridize presets).
 
 Nets built with ``memory_efficient=True`` train in this same loop
@@ -21,12 +22,14 @@ from .evaluation import evaluate, predict
 from .history import EpochRecord, History
 from .hybridize import fast_hybridize, optimized_inference
 from .loop import TrainingDivergedError, train
+from .losses import LabelSmoothingLoss
 from .metrics import confusion_matrix
 from .run_lock import RunDirectoryInUse, run_directory_lock
 from .schedules import LR_SCHEDULES, make_lr_scheduler
 from .step import compute_gradients, train_step
 
-__all__ = ["CheckpointError", "EpochRecord", "History", "LR_SCHEDULES", "RunDirectoryInUse",
+__all__ = ["CheckpointError", "EpochRecord", "History", "LR_SCHEDULES", "LabelSmoothingLoss",
+           "RunDirectoryInUse",
            "TrainingDivergedError", "compute_gradients", "confusion_matrix", "evaluate",
            "fast_hybridize", "load_checkpoint", "make_lr_scheduler", "optimized_inference",
            "predict", "run_directory_lock", "save_checkpoint", "train", "train_step"]
