@@ -4,8 +4,9 @@ torchvision (when torch is importable).
 Every configuration (contender × task × input size) runs in a *fresh* subprocess (this
 module with ``--worker``), so its peak RSS (``VmHWM``) is its own. Configurations are run in
 rounds, alternating between contenders, and each figure is the median over ``--repeats``
-rounds; warm-up iterations are excluded from timings. All contenders use 10 classes and
-3-channel input.
+rounds; warm-up iterations are excluded from timings. The headline ratios under the table
+are the medians of ratios taken round by round (both figures from the same round), with
+their range over the rounds. All contenders use 10 classes and 3-channel input.
 
 Run from the repository root:
 
@@ -49,14 +50,20 @@ CONTENDERS = {
     "gluon": "gluon_densenet densenet121, fast_hybridize (static alloc/shape), the default",
     "gluon_mxthreads": "the same with MXNet's own thread default (half the processors on x86)",
     "gluon_plain": "gluon_densenet densenet121, plain hybridize()",
+    "gluon_views": "the default, every dense-block concatenation through 3-D views (the "
+                   "path growth rates like 12 take; DenseNet-121 concatenates straight)",
     "gluon_me": "gluon_densenet densenet121(memory_efficient=True), the ordinary step",
+    "gluon_me_notrim": "the same without handing freed heap memory back to the OS before "
+                       "each block's replay (memory_efficient.TRIM_PER_BLOCK = False)",
     "gluon_opt": "gluon_densenet densenet121, optimized_inference (oneDNN fusion)",
-    "modelzoo": "mx.gluon.model_zoo.vision.densenet121, hybridize(static alloc/shape)",
+    "modelzoo": "mx.gluon.model_zoo.vision.densenet121, hybridize(static alloc/shape); below "
+                "224 px its fixed 7×7 pool replaced by a global one",
     "torch": "torchvision densenet121",
     "torch_me": "torchvision densenet121(memory_efficient=True)",
 }
-TRAIN = ["gluon", "gluon_mxthreads", "gluon_plain", "gluon_me", "modelzoo", "torch", "torch_me"]
-INFER = ["gluon", "gluon_opt", "modelzoo", "torch"]
+TRAIN = ["gluon", "gluon_mxthreads", "gluon_plain", "gluon_views", "gluon_me", "gluon_me_notrim",
+         "modelzoo", "torch", "torch_me"]
+INFER = ["gluon", "gluon_opt", "gluon_views", "modelzoo", "torch"]
 
 
 # --- worker ---------------------------------------------------------------------------
@@ -77,11 +84,18 @@ def _worker_mxnet(cfg: dict) -> tuple:
     from gluon_densenet.training.hybridize import fast_hybridize, optimized_inference
 
     name, task, size, batch = cfg["contender"], cfg["task"], cfg["size"], cfg["batch"]
-    me = name == "gluon_me"
+    me = name.startswith("gluon_me")
+    if name == "gluon_me_notrim":
+        from gluon_densenet.models import memory_efficient
+        memory_efficient.TRIM_PER_BLOCK = False
     if name == "modelzoo":
         net = mx.gluon.model_zoo.vision.densenet121(classes=10)
+        if size != 224:
+            _zoo_global_pool(net)
     else:
         net = common.make_densenet(cfg["tiny"], memory_efficient=me)
+        if name == "gluon_views":
+            _concat_through_views(net)
     net.initialize(mx.init.Xavier())
     X, y = common.synthetic_batch(batch, size)
     if name == "gluon_plain" or (me and cfg.get("hybridize", "plain") == "plain"):
@@ -98,6 +112,25 @@ def _worker_mxnet(cfg: dict) -> tuple:
         return (lambda: net(X)), nd.waitall
     step = common.sgd_step(net)  # memory_efficient=True nets recompute in backward()
     return (lambda: step(X, y)), nd.waitall
+
+
+def _concat_through_views(net) -> None:
+    """Make every dense block of ``net`` concatenate through 3-D views (``concat_channels``
+    with ``blocked_ok=False``), as it must when a growth rate is not a multiple of 16."""
+    from gluon_densenet.models import DenseBlock
+
+    net.apply(lambda b: setattr(b, "_blocked_concat_ok", False)
+              if isinstance(b, DenseBlock) else None)
+
+
+def _zoo_global_pool(net) -> None:
+    """Give the model zoo's DenseNet a global average pool in place of its fixed 7×7 one (which
+    needs 224 px), as ours has: the same arithmetic at 224 px, and any input size."""
+    from mxnet.gluon import nn
+
+    for key, child in list(net.features._children.items()):
+        if isinstance(child, nn.AvgPool2D):
+            net.features._children[key] = nn.GlobalAvgPool2D()
 
 
 def _worker_torch(cfg: dict) -> tuple:
@@ -233,9 +266,7 @@ def build_configs(args) -> list[dict]:
             for name in names:
                 if name not in args.contenders:
                     continue
-                if name == "modelzoo" and size != 224:
-                    continue            # its fixed 7×7 pool needs 224 px
-                if name == "gluon_me" and size < 224 and not args.tiny:
+                if name.startswith("gluon_me") and size < 224 and not args.tiny:
                     continue            # memory-efficient training matters at large inputs
                 cfg = dict(contender=name, task=task, size=size, batch=batch,
                            iters=args.iters, warmup=args.warmup, tiny=args.tiny)
@@ -261,7 +292,9 @@ def summarise(configs, runs) -> dict:
         entry = {**cfg, "runs": rs}
         if ok:
             for field in sorted({f for r in ok for f in r if isinstance(r[f], (int, float))}):
-                entry[field] = statistics.median(r[field] for r in ok if field in r)
+                values = [r[field] for r in ok if field in r]
+                entry[field] = statistics.median(values)
+                entry.setdefault("ranges", {})[field] = [min(values), max(values)]
             if cfg["contender"] == "pipeline":
                 entry["source"] = ok[0].get("source")
         else:
@@ -309,30 +342,66 @@ def _ratio(results: dict, a: str, b: str, field: str = "img_per_s") -> float | N
     return None
 
 
+def round_ratios(results: dict, a: str, b: str, field: str = "img_per_s") -> list[float]:
+    """``a``'s ``field`` over ``b``'s, round by round (both measured in the same round, one
+    after the other); rounds where either failed are left out."""
+    ra, rb = results.get(a), results.get(b)
+    if not ra or not rb:
+        return []
+    return [x[field] / y[field]
+            for x, y in zip(ra.get("runs", []), rb.get("runs", []), strict=False)
+            if field in x and field in y and y[field]]
+
+
+def ratio_text(results: dict, a: str, b: str, field: str = "img_per_s",
+               invert: bool = False) -> str | None:
+    """The median of :func:`round_ratios` with its per-round range, e.g. ``"1.21x (rounds
+    1.15–1.30x)"``; ``invert`` gives ``b`` over ``a`` (time per step from img/s)."""
+    ratios = round_ratios(results, a, b, field)
+    if not ratios:
+        return None
+    if invert:
+        ratios = [1 / r for r in ratios]
+    if len(ratios) == 1:
+        return f"{ratios[0]:.2f}x (1 round)"
+    return (f"{statistics.median(ratios):.2f}x (rounds {min(ratios):.2f}–"
+            f"{max(ratios):.2f}x)")
+
+
 def extra_lines(results: dict, budget: dict | None = None) -> list[str]:
-    """The headline ratios under the table, each measured in this run."""
+    """The headline ratios under the table, each measured in this run: the median of the
+    per-round ratios and their range."""
     lines = []
     sizes = sorted({r["size"] for r in results.values()})
-    for task, what in (("train", "Default training"), ("infer", "Inference")):
-        parts = [f"{size} px {r:.2f}x" for size in sizes
-                 if (r := _ratio(results, f"{task}/{size}/gluon", f"{task}/{size}/torch"))]
-        if parts:
-            lines.append(f"{what} vs torchvision (img/s ratio): {', '.join(parts)}.")
-    parts = [f"{size} px {r:.2f}x" for size in sizes
-             if (r := _ratio(results, f"train/{size}/gluon", f"train/{size}/gluon_mxthreads"))]
-    if parts:
+
+    def per_size(task: str, a: str, b: str) -> list[str]:
+        return [f"{size} px {t}" for size in sizes
+                if (t := ratio_text(results, f"{task}/{size}/{a}", f"{task}/{size}/{b}"))]
+
+    for base, label in (("modelzoo", "MXNet's model zoo (same threads)"),
+                        ("torch", "torchvision")):
+        for task, what in (("train", "Default training"), ("infer", "Inference")):
+            if parts := per_size(task, "gluon", base):
+                lines.append(f"{what} vs {label}, img/s ratio: {'; '.join(parts)}.")
+    for task, what in (("train", "training"), ("infer", "inference")):
+        if parts := per_size(task, "gluon", "gluon_views"):
+            lines.append(f"Straight concatenation vs concatenation through 3-D views, "
+                         f"{what} (img/s ratio): {'; '.join(parts)}.")
+    if parts := per_size("train", "gluon", "gluon_mxthreads"):
         lines.append(f"Default training with one thread per core ({mxnet_threads()}) vs "
-                     f"MXNet's own default ({MXNET_DEFAULT_THREADS}): {', '.join(parts)} "
+                     f"MXNet's own default ({MXNET_DEFAULT_THREADS}): {'; '.join(parts)} "
                      "(img/s ratio; `gluon_densenet.runtime.cpu_threads`).")
     for size in sizes:
-        eff, std = f"train/{size}/gluon_me", f"train/{size}/gluon"
-        mem = _ratio(results, eff, std, "peak_rss_mib")
-        speed = _ratio(results, eff, std)
-        if mem and speed:
-            lines.append(
-                f"Memory-efficient training at {size} px vs the default fast path: peak RSS "
-                f"{results[std]['peak_rss_mib']:.0f} → {results[eff]['peak_rss_mib']:.0f} MiB "
-                f"({mem:.2f}x), time per step {1 / speed:.2f}x.")
+        for name, what in (("gluon_me", "Memory-efficient training"),
+                           ("gluon_me_notrim", "The same without the heap trim")):
+            eff, std = f"train/{size}/{name}", f"train/{size}/gluon"
+            mem = ratio_text(results, eff, std, "peak_rss_mib")
+            time_ratio = ratio_text(results, eff, std, invert=True)
+            if mem and time_ratio:
+                lines.append(
+                    f"{what} at {size} px vs the default fast path: peak RSS "
+                    f"{results[std]['peak_rss_mib']:.0f} → {results[eff]['peak_rss_mib']:.0f} "
+                    f"MiB ({mem}), time per step {time_ratio}.")
     if budget and budget.get("ratio"):
         c = budget["contenders"]
         lines.append(
@@ -380,14 +449,20 @@ README_START = "<!-- benchmark:start (generated by benchmarks/run.py; do not edi
 README_END = "<!-- benchmark:end -->"
 
 
-def update_readme(data: dict, readme: Path) -> bool:
-    """Replace the project README's generated performance block; False if it has none."""
+def readme_block(data: dict) -> str:
+    """The project README's generated performance block, from ``latest.json``'s contents."""
     block = [README_START, "",
              f"Measured {data['date'][:10]} on {data['machine']} (MXNet {data['mxnet']}"
              + (f", torch {data['torch']}" if data.get("torch") else "")
              + f"); median of {data['repeats']} rounds, each configuration in a fresh process.", ""]
+    block += [f"- Note: {n}" for n in data.get("notes", [])] + ([""] if data.get("notes") else [])
     block += _table_markdown(data) + ["", README_END]
-    return common.replace_block(readme, README_START, README_END, "\n".join(block))
+    return "\n".join(block)
+
+
+def update_readme(data: dict, readme: Path) -> bool:
+    """Replace the project README's generated performance block; False if it has none."""
+    return common.replace_block(readme, README_START, README_END, readme_block(data))
 
 
 def print_table(data: dict) -> None:
@@ -446,7 +521,7 @@ def main(argv=None) -> int:
         args.contenders = [c for c in args.contenders if not c.startswith("torch")]
         if dropped:
             notes.append("torch/torchvision not importable: torchvision contenders skipped, "
-                         "ratios are vs the MXNet model zoo (224 px only)")
+                         "ratios are vs the MXNet model zoo")
             print("note:", notes[-1])
 
     configs = build_configs(args)

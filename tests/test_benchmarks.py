@@ -146,8 +146,9 @@ def test_headline_lines_are_ratios_of_the_measured_figures():
     from benchmarks import run
 
     def r(task, size, name, ips, rss):
+        figures = {"img_per_s": ips, "peak_rss_mib": rss}
         return {f"{task}/{size}/{name}": {"task": task, "size": size, "contender": name,
-                                          "img_per_s": ips, "peak_rss_mib": rss}}
+                                          "runs": [figures], **figures}}
     results = {**r("train", 224, "gluon", 15.0, 2800), **r("train", 224, "gluon_me", 10.0, 1400),
                **r("train", 224, "torch", 10.0, 3000),
                **r("train", 224, "gluon_mxthreads", 10.0, 2800),
@@ -156,9 +157,9 @@ def test_headline_lines_are_ratios_of_the_measured_figures():
               "ratio": 3.0, "contenders": {"gluon": {"largest_batch": 12},
                                            "gluon_me": {"largest_batch": 36}}}
     text = "\n".join(run.extra_lines(results, budget))
-    assert "Default training vs torchvision (img/s ratio): 224 px 1.50x" in text
-    assert "Inference vs torchvision (img/s ratio): 224 px 1.50x" in text
-    assert "2800 → 1400 MiB (0.50x), time per step 1.50x" in text
+    assert "Default training vs torchvision, img/s ratio: 224 px 1.50x (1 round)" in text
+    assert "Inference vs torchvision, img/s ratio: 224 px 1.50x (1 round)" in text
+    assert "2800 → 1400 MiB (0.50x (1 round)), time per step 1.50x (1 round)" in text
     assert "default 12, memory-efficient 36 (3.00x)" in text
     assert "vs MXNet's own default" in text and "224 px 1.50x" in text
 
@@ -182,3 +183,90 @@ def test_readme_shows_the_committed_contention_results():
     data = json.loads((ROOT / "benchmarks" / "results" / "contention.json").read_text())
     assert not data["tiny"] and data["rounds"] >= 3
     assert contention.readme_block(data) in (ROOT / "README.md").read_text()
+
+
+def test_ratios_are_taken_round_by_round_with_their_range():
+    from benchmarks import run
+    runs_a = [{"img_per_s": 10.0}, {"img_per_s": 12.0}, {"error": "timeout"}]
+    runs_b = [{"img_per_s": 5.0}, {"img_per_s": 4.0}, {"img_per_s": 5.0}]
+    results = {"a": {"runs": runs_a}, "b": {"runs": runs_b}}
+    assert run.round_ratios(results, "a", "b") == [2.0, 3.0]   # the failed round left out
+    assert run.ratio_text(results, "a", "b") == "2.50x (rounds 2.00–3.00x)"
+    assert run.ratio_text(results, "a", "b", invert=True) == "0.42x (rounds 0.33–0.50x)"
+    assert run.ratio_text(results, "a", "missing") is None
+
+
+def test_headline_lines_compare_with_the_model_zoo_and_give_memory_efficient_targets():
+    from benchmarks import run
+
+    def entry(contender, task, size, rates, rss):
+        runs = [{"img_per_s": r, "peak_rss_mib": m} for r, m in zip(rates, rss, strict=True)]
+        return {"contender": contender, "task": task, "size": size, "runs": runs,
+                "img_per_s": sorted(rates)[1], "peak_rss_mib": sorted(rss)[1]}
+
+    results = {
+        "train/224/gluon": entry("gluon", "train", 224, [10, 11, 12], [2000, 2000, 2000]),
+        "train/224/gluon_me": entry("gluon_me", "train", 224, [8, 8, 8], [1000, 1000, 900]),
+        "train/224/modelzoo": entry("modelzoo", "train", 224, [10, 10, 10], [2000, 2000, 2000]),
+    }
+    lines = run.extra_lines(results)
+    zoo = next(line for line in lines if "model zoo" in line)
+    assert "224 px 1.10x (rounds 1.00–1.20x)" in zoo
+    me = next(line for line in lines if line.startswith("Memory-efficient"))
+    assert "2000 → 1000 MiB (0.50x (rounds 0.45–0.50x))" in me
+    assert "time per step 1.38x (rounds 1.25–1.50x)" in me
+
+
+def test_the_model_zoo_densenet_gets_a_global_pool_for_small_inputs():
+    from benchmarks.run import _zoo_global_pool
+    net = mx.gluon.model_zoo.vision.densenet121(classes=10)
+    _zoo_global_pool(net)
+    net.initialize()
+    assert net(nd.zeros((1, 3, 32, 32))).shape == (1, 10)
+    ours = mx.gluon.model_zoo.vision.densenet121(classes=10)
+    ours.initialize()
+    X = nd.random.uniform(shape=(1, 3, 224, 224))
+    ours(X)
+    for name, p in ours.collect_params().items():      # at 224 px the same arithmetic
+        net.collect_params()[name.replace(ours.prefix, net.prefix)].set_data(p.data())
+    np.testing.assert_allclose(net(X).asnumpy(), ours(X).asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_tiny_speedrun_writes_its_result_and_refuses_a_bad_budget(tmp_path):
+    _tiny_run("speedrun", tmp_path)
+    data = json.loads((tmp_path / "speedrun.json").read_text())
+    assert data["meta"]["smoke"] is True and data["chosen_by"] == "RECIPE"
+    assert 0 <= data["valid_acc"] <= 1 and 0 <= data["test_acc"] <= 1
+    assert data["epochs_done"] >= 1 and data["wall_s"] > 0
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.speedrun", "--minutes", "0",
+                           "--out-dir", str(tmp_path / "x")], capture_output=True, text=True,
+                          timeout=limit(300), cwd=ROOT)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_committed_speedrun_recipe_is_the_searchs_validation_winner():
+    from benchmarks import speedrun
+    search = json.loads((ROOT / "benchmarks/results/speedrun_search.json").read_text())
+    trials = search["trials"]
+    best = max(trials, key=lambda name: trials[name]["valid_acc"])
+    assert search["chosen"] == best and search["meta"]["smoke"] is False
+    import dataclasses
+    assert trials[best]["recipe"] == dataclasses.asdict(speedrun.RECIPE)
+    final = json.loads((ROOT / "benchmarks/results/speedrun.json").read_text())
+    assert final["recipe"] == trials[best]["recipe"] and "test_acc" in final
+    assert final["wall_s"] <= final["budget_s"] + 60      # the training and validation pass
+
+
+def test_readmes_speedrun_block_is_the_committed_search_rendered():
+    from benchmarks import speedrun
+    search = json.loads((ROOT / "benchmarks/results/speedrun_search.json").read_text())
+    final = json.loads((ROOT / "benchmarks/results/speedrun.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert speedrun.readme_block(search, final) in readme
+
+
+def test_readmes_performance_block_is_the_committed_benchmark_rendered():
+    from benchmarks import run
+    data = json.loads((ROOT / "benchmarks/results/latest.json").read_text())
+    assert run.readme_block(data) in (ROOT / "README.md").read_text()
