@@ -454,7 +454,9 @@ def readme_block(data: dict) -> str:
     block = [README_START, "",
              f"Measured {data['date'][:10]} on {data['machine']} (MXNet {data['mxnet']}"
              + (f", torch {data['torch']}" if data.get("torch") else "")
-             + f"); median of {data['repeats']} rounds, each configuration in a fresh process.", ""]
+             + f"); median of {data['repeats']} rounds, each configuration in a fresh process"
+             + (f"; load average {data['load'][0]:.1f} before, {data['load'][1]:.1f} after"
+                if data.get("load") else "") + ".", ""]
     block += [f"- Note: {n}" for n in data.get("notes", [])] + ([""] if data.get("notes") else [])
     block += _table_markdown(data) + ["", README_END]
     return "\n".join(block)
@@ -525,6 +527,7 @@ def main(argv=None) -> int:
             print("note:", notes[-1])
 
     configs = build_configs(args)
+    load_before = os.getloadavg()[0]
     runs: dict[str, list] = {key(c): [] for c in configs}
     for rnd in range(args.repeats):
         # Alternate: every round runs every configuration once, in an order rotated per round.
@@ -551,7 +554,8 @@ def main(argv=None) -> int:
             "python": platform.python_version(), "mxnet": mxnet.__version__,
             "torch": _torch_version(), "repeats": args.repeats, "iters": args.iters,
             "warmup": args.warmup, "tiny": args.tiny, "notes": notes,
-            "results": summarise(configs, runs), "memory_budget": budget}
+            "results": summarise(configs, runs), "memory_budget": budget,
+            "load": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.out_dir / "latest.json", data, indent=2)
     write_markdown(data, args.out_dir / "README.md")
