@@ -242,8 +242,22 @@ def conv_backward(conv: nn.Conv2D, out_grad: nd.NDArray,
     return grads[0], grads[1]
 
 
-#: layer → (hybridized?, its layers but the last convolution, that convolution)
-_SPLIT_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: block → (hybridized?, a graph made from it), for :func:`_derived_graph`
+_DERIVED_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _derived_graph(block: nn.HybridBlock, make: Callable[[], nn.HybridBlock]) -> nn.HybridBlock:
+    """The graph ``make()`` builds from ``block``'s children, built once and rebuilt when
+    ``block`` is hybridized or un-hybridized; hybridized (plainly) when ``block`` is."""
+    active = bool(block._active)
+    cached = _DERIVED_GRAPHS.get(block)
+    if cached is None or cached[0] != active:
+        graph = make()
+        if active:
+            graph.hybridize()
+        cached = (active, graph)
+        _DERIVED_GRAPHS[block] = cached
+    return cached[1]
 
 
 def _conv_tail(layer: nn.HybridSequential) -> nn.Conv2D | None:
@@ -258,16 +272,11 @@ def _conv_tail(layer: nn.HybridSequential) -> nn.Conv2D | None:
 def _split_layer(layer: nn.HybridSequential) -> tuple[nn.HybridSequential, nn.Conv2D]:
     """``layer`` as (everything before its last convolution, that convolution); the first
     part is one graph, hybridized when the layer is."""
-    active = bool(layer._active)
-    cached = _SPLIT_LAYERS.get(layer)
-    if cached is None or cached[0] != active:
+    def make() -> nn.HybridSequential:
         head = nn.HybridSequential(prefix=layer.prefix + "head_")
         head.add(*[layer[j] for j in range(len(layer) - 1)])
-        if active:
-            head.hybridize()
-        cached = (active, head, layer[len(layer) - 1])
-        _SPLIT_LAYERS[layer] = cached
-    return cached[1], cached[2]
+        return head
+    return _derived_graph(layer, make), layer[len(layer) - 1]
 
 
 class _BlockFeatures(nn.HybridBlock):
@@ -289,21 +298,9 @@ class _BlockFeatures(nn.HybridBlock):
         return tuple(features) if len(features) > 1 else features[0]
 
 
-#: block → (hybridized?, its :class:`_BlockFeatures`)
-_FEATURE_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _features_graph(block: nn.HybridBlock) -> Callable[[nd.NDArray], list[nd.NDArray]]:
     """The cached :class:`_BlockFeatures` of ``block``, hybridized when the block is."""
-    active = bool(block._active)
-    cached = _FEATURE_GRAPHS.get(block)
-    if cached is None or cached[0] != active:
-        graph = _BlockFeatures(block)
-        if active:
-            graph.hybridize()
-        cached = (active, graph)
-        _FEATURE_GRAPHS[block] = cached
-    graph = cached[1]
+    graph = _derived_graph(block, lambda: _BlockFeatures(block))
     return lambda x: list(graph(x)) if len(block.net) > 1 else [graph(x)]
 
 
