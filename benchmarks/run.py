@@ -334,14 +334,6 @@ HEADER = ["task", "px", "batch", "contender", "img/s", "peak RSS MiB",
           "speed / memory ratio", "baseline"]
 
 
-def _ratio(results: dict, a: str, b: str, field: str = "img_per_s") -> float | None:
-    """``results[a][field] / results[b][field]``, or None when either is missing."""
-    ra, rb = results.get(a), results.get(b)
-    if ra and rb and field in ra and field in rb and rb[field]:
-        return ra[field] / rb[field]
-    return None
-
-
 def round_ratios(results: dict, a: str, b: str, field: str = "img_per_s") -> list[float]:
     """``a``'s ``field`` over ``b``'s, round by round (both measured in the same round, one
     after the other); rounds where either failed are left out."""

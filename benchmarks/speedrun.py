@@ -95,36 +95,37 @@ def _net(recipe: Recipe):
 
 
 def _probe_step_s(recipe: Recipe, splits, seed: int) -> float:
-    """Seconds per training step of ``recipe``, timed on a throwaway net."""
+    """Seconds per training step of ``recipe``, timed on a throwaway net (steps pipelined as
+    in training: one sync after the warm-up, one after the timed steps)."""
     import mxnet as mx
-    from mxnet import gluon, nd
+    from mxnet import nd
 
-    from gluon_densenet.training import fast_hybridize, train_step
+    from gluon_densenet.training import fast_hybridize
 
     mx.random.seed(seed)
     net = _net(recipe)
     net.initialize(mx.init.Xavier())
     fast_hybridize(net)
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01, "momentum": 0.9})
-    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    step = common.sgd_step(net)
     batches = iter(splits.train)
     for _ in range(PROBE_WARMUP):
-        train_step(net, trainer, loss, *next(batches))
+        step(*next(batches))
     nd.waitall()
     start = time.perf_counter()
     for _ in range(PROBE_STEPS):
-        train_step(net, trainer, loss, *next(batches))
+        step(*next(batches))
     nd.waitall()
     return (time.perf_counter() - start) / PROBE_STEPS
 
 
 def run(recipe: Recipe, budget_s: float, seed: int = 0, smoke: bool = False,
-        test: bool = True, progress: bool = True) -> tuple[dict[str, Any], Any]:
+        test: bool = True, progress: bool = True) -> tuple[dict[str, Any], Any, Any]:
     """Train ``recipe`` within ``budget_s`` seconds; validation accuracy, and test accuracy
     when ``test``.
 
     Returns:
-        ``(result, net)``: the figures, and the trained net.
+        ``(result, net, splits)``: the figures, the trained net, and its data
+        (:class:`~gluon_densenet.data.DataSplits`).
     """
     from gluon_densenet.training import LabelSmoothingLoss, evaluate, train
 
@@ -153,7 +154,7 @@ def run(recipe: Recipe, budget_s: float, seed: int = 0, smoke: bool = False,
     if test:
         result["test_acc"] = evaluate(net, splits.test)
         result["test_images"] = splits.test.num_examples
-    return result, net
+    return result, net, splits
 
 
 def _metadata(smoke: bool) -> dict[str, Any]:
@@ -213,17 +214,17 @@ def update_readme(data: dict[str, Any], final: dict[str, Any], readme: Path) -> 
 def search(budget_s: float, seed: int, smoke: bool, out_dir: Path) -> dict[str, Any]:
     """Train every variant of :data:`SEARCH`, choose on validation, test the winner once."""
     trials: dict[str, dict[str, Any]] = {}
-    best_name, best_net = None, None
+    best_name, best_net, best_test = None, None, None
     for name, recipe in SEARCH.items():
-        result, net = run(recipe, budget_s, seed, smoke, test=False, progress=False)
+        result, net, splits = run(recipe, budget_s, seed, smoke, test=False, progress=False)
         trials[name] = result
         _print(name, result)
         if best_name is None or result["valid_acc"] > trials[best_name]["valid_acc"]:
-            best_name, best_net = name, net
+            best_name, best_net, best_test = name, net, splits.test
     from gluon_densenet.training import evaluate
     best = dict(trials[best_name])
-    best["test_acc"] = evaluate(best_net, _splits(SEARCH[best_name], seed, smoke).test)
-    best["test_images"] = 10_000 if not smoke else None
+    best["test_acc"] = evaluate(best_net, best_test)
+    best["test_images"] = best_test.num_examples
     base = trials["recipe"]["valid_acc"]
     ingredients = {name: {"valid_acc": t["valid_acc"],
                           "recipe_minus_variant": base - t["valid_acc"]}
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.search:
             search(budget_s, args.seed, args.tiny, args.out_dir)
             return 0
-        result, _ = run(RECIPE, budget_s, args.seed, args.tiny)
+        result, _, _ = run(RECIPE, budget_s, args.seed, args.tiny)
     except (OSError, ValueError) as exc:           # missing data, a bad option
         print(f"error: {exc}", file=sys.stderr)
         return 2
