@@ -270,3 +270,19 @@ def test_readmes_performance_block_is_the_committed_benchmark_rendered():
     from benchmarks import run
     data = json.loads((ROOT / "benchmarks/results/latest.json").read_text())
     assert run.readme_block(data) in (ROOT / "README.md").read_text()
+
+
+def test_readmes_speedrun_prose_states_the_codes_settings_and_the_committed_outcome():
+    from benchmarks import speedrun
+    text = " ".join((ROOT / "README.md").read_text().split())
+    base = speedrun.BASE
+    assert (f"timed probe of {speedrun.PROBE_STEPS} steps after {speedrun.PROBE_WARMUP} "
+            "untimed ones") in text
+    assert f"within {speedrun.BUDGET_MIN:g} minutes of wall-clock training" in text
+    assert f"shifts of up to {base.crop_pad} px" in text
+    assert f"warmup_epochs={base.warmup_epochs:g}" in text and base.warmup_epochs == 1
+    assert f"at {base.size} px against {speedrun.SEARCH['48 px input'].size} px" in text
+    final = json.loads((ROOT / "benchmarks/results/speedrun.json").read_text())
+    assert "94 % test accuracy, was not reached" in text and final["test_acc"] < 0.94
+    search = json.loads((ROOT / "benchmarks/results/speedrun_search.json").read_text())
+    assert search["chosen"] == "no augmentation" and "so the recipe trains without it" in text
