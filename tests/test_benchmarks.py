@@ -245,14 +245,59 @@ def test_tiny_speedrun_writes_its_result_and_refuses_a_bad_budget(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_speedrun_planned_after_its_warm_up_trains_as_if_planned_from_the_start():
+    """train_within runs the warm-up, plans the epochs from its time, and resumes from its
+    checkpoint: the weights equal a run given that many epochs from the start, bit for bit
+    (the warm-up's rate does not depend on the total)."""
+    import dataclasses
+
+    from benchmarks import speedrun
+    from gluon_densenet.training import train
+    recipe = dataclasses.replace(speedrun.BASE, model="densenet_tiny", crop_pad=0, flip=False,
+                                 label_smoothing=0.0)
+    planned = speedrun._net(recipe)
+    history, epochs = speedrun.train_within(planned, recipe,
+                                            speedrun._splits(recipe, 0, True).train, 3600.0,
+                                            progress=False, max_epochs=3)
+    assert epochs == 3 and len(history) == 3 and not history.budget_exhausted
+    straight = speedrun._net(recipe)
+    train(straight, speedrun._splits(recipe, 0, True).train, None, 3, lr=recipe.lr,
+          momentum=recipe.momentum, wd=recipe.wd, lr_schedule="cosine",
+          warmup_epochs=recipe.warmup_epochs, seed=recipe.seed, progress=False)
+    mine = list(planned.collect_params().values())
+    theirs = list(straight.collect_params().values())
+    assert len(mine) == len(theirs)
+    for a, b in zip(mine, theirs, strict=True):
+        assert np.array_equal(a.data().asnumpy(), b.data().asnumpy()), a.name
+    # and the check can fail: one epoch fewer is another net
+    fewer = speedrun._net(recipe)
+    train(fewer, speedrun._splits(recipe, 0, True).train, None, 2, lr=recipe.lr,
+          momentum=recipe.momentum, wd=recipe.wd, lr_schedule="cosine",
+          warmup_epochs=recipe.warmup_epochs, seed=recipe.seed, progress=False)
+    assert not all(np.array_equal(a.data().asnumpy(), c.data().asnumpy())
+                   for a, c in zip(mine, fewer.collect_params().values(), strict=True))
+
+
 def test_the_committed_speedrun_recipe_is_the_searchs_validation_winner():
+    import dataclasses
+
     from benchmarks import speedrun
     search = json.loads((ROOT / "benchmarks/results/speedrun_search.json").read_text())
-    trials = search["trials"]
-    best = max(trials, key=lambda name: trials[name]["valid_acc"])
-    assert search["chosen"] == best and search["meta"]["smoke"] is False
-    import dataclasses
-    assert trials[best]["recipe"] == dataclasses.asdict(speedrun.RECIPE)
+    trials, rounds = search["trials"], search["rounds"]
+    assert search["meta"]["smoke"] is False and len(rounds) == len(speedrun.ROUNDS)
+    base = speedrun.Recipe(**trials[rounds[0]["base"]]["recipe"])
+    assert base == speedrun.BASE
+    for rnd, variants in zip(rounds, speedrun.ROUNDS):
+        # every round starts from the one before's validation winner, repeats excluded
+        assert speedrun.Recipe(**trials[rnd["base"]]["recipe"]) == base
+        for name in rnd["variants"]:
+            assert trials[name]["recipe"] == dataclasses.asdict(
+                dataclasses.replace(base, **variants[name]))
+        candidates = [rnd["base"]] + [n for n in rnd["variants"]
+                                      if not speedrun.is_repeat(variants[n])]
+        best = max(candidates, key=lambda name: trials[name]["valid_acc"])
+        base = speedrun.Recipe(**trials[best]["recipe"])
+    assert search["chosen"] == best and base == speedrun.RECIPE
     final = json.loads((ROOT / "benchmarks/results/speedrun.json").read_text())
     assert final["recipe"] == trials[best]["recipe"] and "test_acc" in final
     assert final["wall_s"] <= final["budget_s"] + 60      # the training and validation pass
@@ -276,13 +321,26 @@ def test_readmes_speedrun_prose_states_the_codes_settings_and_the_committed_outc
     from benchmarks import speedrun
     text = " ".join((ROOT / "README.md").read_text().split())
     base = speedrun.BASE
-    assert (f"timed probe of {speedrun.PROBE_STEPS} steps after {speedrun.PROBE_WARMUP} "
-            "untimed ones") in text
+    assert f"{speedrun.SAFETY:.0%} of the time left after the warm-up" in text
     assert f"within {speedrun.BUDGET_MIN:g} minutes of wall-clock training" in text
     assert f"shifts of up to {base.crop_pad} px" in text
     assert f"warmup_epochs={base.warmup_epochs:g}" in text and base.warmup_epochs == 1
-    assert f"at {base.size} px against {speedrun.SEARCH['48 px input'].size} px" in text
+    assert f"at {base.size} px against {speedrun.ROUNDS[0]['48 px input']['size']} px" in text
     final = json.loads((ROOT / "benchmarks/results/speedrun.json").read_text())
     assert "94 % test accuracy, was not reached" in text and final["test_acc"] < 0.94
     search = json.loads((ROOT / "benchmarks/results/speedrun_search.json").read_text())
-    assert search["chosen"] == "no augmentation" and "so the recipe trains without it" in text
+    trials, ingredients = search["trials"], search["ingredients"]
+    chosen = trials[search["chosen"]]["recipe"]
+    assert chosen["crop_pad"] == 0 and not chosen["flip"] and \
+        "so the recipe trains without it" in text
+    assert trials["flips only"]["valid_acc"] < trials["no augmentation"]["valid_acc"]
+    assert search["chosen"] == "3-epoch warm-up" and "the longer warm-up" in text
+    round2 = [i for i in ingredients.values() if i["round"] == 2]
+    spread = max(abs(i["valid_acc"] - i["base_valid_acc"]) for i in round2 if not i["repeat"])
+    noise = [abs(i["valid_acc"] - i["base_valid_acc"]) for i in round2 if i["repeat"]]
+    assert f"landed within {100 * spread:.2f} points of its base" in text
+    assert len(noise) == 1 and f"moved {100 * noise[0]:.2f} points by itself" in text
+    at_32 = [t["epochs_done"] for t in trials.values() if t["recipe"]["size"] == 32]
+    assert f"only {min(at_32)} to {max(at_32)} times" in text
+    assert f"the 48 px run got {trials['48 px input']['epochs_done']})" in text
+    assert f"at least {speedrun._net(speedrun.RECIPE).min_input_size()} px" in text
