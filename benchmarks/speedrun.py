@@ -51,6 +51,7 @@ class Recipe:
     """One speed-run configuration: the net, its input, the optimiser and the ingredients."""
 
     model: str = "densenet21_d2l"
+    growth_rate: int = 32
     size: int = 32
     batch: int = 128
     lr: float = 0.1
@@ -66,9 +67,10 @@ class Recipe:
         parts = ([f"random crop (pad {self.crop_pad} px)"] if self.crop_pad else []) + \
             (["horizontal flip"] if self.flip else [])
         aug = " + ".join(parts) if parts else "no augmentation"
-        return (f"{self.model} at {self.size} px, batch {self.batch}, SGD lr {self.lr} "
-                f"momentum {self.momentum} wd {self.wd}, {self.warmup_epochs:g}-epoch warm-up "
-                f"+ cosine, label smoothing {self.label_smoothing:g}, {aug}"
+        return (f"{self.model} (k={self.growth_rate}) at {self.size} px, batch {self.batch}, "
+                f"SGD lr {self.lr} momentum {self.momentum} wd {self.wd}, "
+                f"{self.warmup_epochs:g}-epoch warm-up + cosine, "
+                f"label smoothing {self.label_smoothing:g}, {aug}"
                 + (f", seed {self.seed}" if self.seed else ""))
 
 
@@ -78,7 +80,7 @@ BASE = Recipe()
 #: The search, round by round: each round's variants, as the fields they change in the round's
 #: base (round 1: BASE; then the previous round's validation winner). Round 1 asked which of
 #: the usual ingredients pay within ten minutes; round 2 tunes its winner's optimiser, batch
-#: size and warm-up, and repeats it with another seed to show the noise.
+#: size and warm-up, and repeats it with another seed to show the noise; round 3 the width.
 ROUNDS: tuple[dict[str, dict[str, Any]], ...] = (
     {"48 px input": {"size": 48},
      "no augmentation": {"crop_pad": 0, "flip": False},
@@ -90,6 +92,8 @@ ROUNDS: tuple[dict[str, dict[str, Any]], ...] = (
      "batch 64 (lr 0.05)": {"batch": 64, "lr": 0.05},
      "3-epoch warm-up": {"warmup_epochs": 3.0},
      "seed 1 (repeat)": {"seed": 1}},
+    {"growth rate 16": {"growth_rate": 16},
+     "growth rate 48": {"growth_rate": 48}},
 )
 
 #: What ``make speedrun`` trains: the last validation winner of ``--search``
@@ -113,7 +117,7 @@ def _splits(recipe: Recipe, seed: int, smoke: bool):
 
 def _net(recipe: Recipe):
     from gluon_densenet import get_model
-    return get_model(recipe.model, classes=10, in_channels=1)
+    return get_model(recipe.model, classes=10, in_channels=1, growth_rate=recipe.growth_rate)
 
 
 class _WarmedUp(Exception):

@@ -253,7 +253,7 @@ def test_a_speedrun_planned_after_its_warm_up_trains_as_if_planned_from_the_star
 
     from benchmarks import speedrun
     from gluon_densenet.training import train
-    recipe = dataclasses.replace(speedrun.BASE, model="densenet_tiny", crop_pad=0, flip=False,
+    recipe = dataclasses.replace(speedrun.BASE, growth_rate=8, crop_pad=0, flip=False,
                                  label_smoothing=0.0)
     planned = speedrun._net(recipe)
     history, epochs = speedrun.train_within(planned, recipe,
@@ -340,7 +340,13 @@ def test_readmes_speedrun_prose_states_the_codes_settings_and_the_committed_outc
     noise = [abs(i["valid_acc"] - i["base_valid_acc"]) for i in round2 if i["repeat"]]
     assert f"landed within {100 * spread:.2f} points of its base" in text
     assert len(noise) == 1 and f"moved {100 * noise[0]:.2f} points by itself" in text
-    at_32 = [t["epochs_done"] for t in trials.values() if t["recipe"]["size"] == 32]
+    at_32 = [t["epochs_done"] for t in trials.values()
+             if t["recipe"]["size"] == 32 and t["recipe"]["growth_rate"] == 32]
     assert f"only {min(at_32)} to {max(at_32)} times" in text
+    narrow, wide = ingredients["growth rate 16"], ingredients["growth rate 48"]
+    assert (f"*k* = 16 fitted {trials['growth rate 16']['epochs_done']} epochs and *k* = 48 "
+            f"fitted {trials['growth rate 48']['epochs_done']}") in text
+    assert (f"ended {100 * (narrow['base_valid_acc'] - narrow['valid_acc']):.2f} and "
+            f"{100 * (wide['base_valid_acc'] - wide['valid_acc']):.2f} points below") in text
     assert f"the 48 px run got {trials['48 px input']['epochs_done']})" in text
     assert f"at least {speedrun._net(speedrun.RECIPE).min_input_size()} px" in text

@@ -352,10 +352,11 @@ def densenet63_classic(classes: int = 10, **kwargs: Any) -> DenseNet:
     return DENSENET_SPECS[121].build(bn_size=None, classes=classes, **kwargs)
 
 
-def densenet21_d2l(classes: int = 10, **kwargs: Any) -> DenseNet:
-    """The small net of *Dive into Deep Learning*: 4 blocks of 4 plain conv layers, k=32,
-    64 init features, θ = 0.5; 1 + 16 + 3 + 1 = 21 weighted layers."""
-    return DenseNet((4, 4, 4, 4), growth_rate=32, init_features=64, bn_size=None,
+def densenet21_d2l(classes: int = 10, growth_rate: int = 32, **kwargs: Any) -> DenseNet:
+    """The small net of *Dive into Deep Learning*: 4 blocks of 4 plain conv layers, k=32
+    (``growth_rate`` makes it narrower or wider), 64 init features, θ = 0.5;
+    1 + 16 + 3 + 1 = 21 weighted layers."""
+    return DenseNet((4, 4, 4, 4), growth_rate=growth_rate, init_features=64, bn_size=None,
                     classes=classes, **kwargs)
 
 
