@@ -132,8 +132,9 @@ def train_within(net, recipe: Recipe, train_data, budget_s: float, loss=None,
     The warm-up's rate rises linearly to the peak over its own epochs, whatever the total,
     so those epochs run first, with a checkpoint (in a temporary directory); their time
     plans the remaining epochs (:data:`SAFETY` of what is left); then ``train`` resumes
-    from the checkpoint with the cosine spanning that total. The schedule is the one a run
-    planned with that total from the start; the budget still stops a slower epoch midway.
+    from the checkpoint with the cosine spanning that total. With a whole number of warm-up
+    epochs (every recipe here), the schedule is the one a run planned with that total from
+    the start; the budget still stops a slower epoch midway.
 
     Returns:
         ``(history, epochs)``: the :class:`~gluon_densenet.training.History` of the whole
@@ -155,6 +156,9 @@ def train_within(net, recipe: Recipe, train_data, budget_s: float, loss=None,
     options = dict(lr=recipe.lr, momentum=recipe.momentum, wd=recipe.wd,
                    lr_schedule="cosine", warmup_epochs=recipe.warmup_epochs, loss=loss,
                    seed=recipe.seed, progress=progress)
+    if progress:
+        print(f"{warm} warm-up epoch(s) first, then the total is planned from their time "
+              f"(until then the bar counts to {EPOCHS_UNPLANNED})", flush=True)
     with tempfile.TemporaryDirectory(prefix="speedrun-") as directory:
         try:
             history = train(net, train_data, None, EPOCHS_UNPLANNED, checkpoint_dir=directory,
