@@ -106,13 +106,13 @@ def is_repeat(changes: dict[str, Any]) -> bool:
     return set(changes) == {"seed"}
 
 
-def _splits(recipe: Recipe, seed: int, smoke: bool):
+def _splits(recipe: Recipe, smoke: bool):
     from gluon_densenet.data import CropFlip, load_splits
 
     augment = CropFlip(recipe.crop_pad, recipe.flip) if (recipe.crop_pad or recipe.flip) else None
     return load_splits(recipe.batch, validation=500 if smoke else 6000,
                        resize=None if recipe.size == 28 else recipe.size,
-                       subset=smoke, download=False, seed=seed, augment=augment)
+                       subset=smoke, download=False, seed=recipe.seed, augment=augment)
 
 
 def _net(recipe: Recipe):
@@ -189,7 +189,7 @@ def run(recipe: Recipe, budget_s: float, smoke: bool = False, test: bool = True,
     """
     from gluon_densenet.training import LabelSmoothingLoss, evaluate
 
-    splits = _splits(recipe, recipe.seed, smoke)
+    splits = _splits(recipe, smoke)
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
@@ -334,6 +334,7 @@ def search(budget_s: float, smoke: bool, out_dir: Path, reuse: bool = False) -> 
                                     if not ingredients[n]["repeat"]]
         base_name = max(candidates, key=lambda n: trials[n]["valid_acc"])
         base = Recipe(**trials[base_name]["recipe"])
+        nets = {n: v for n, v in nets.items() if n == base_name}   # only it can still win
     best = dict(trials[base_name])
     earlier = out_dir / "speedrun.json"
     if base_name not in nets and earlier.exists():     # kept from an earlier search

@@ -257,11 +257,11 @@ def test_a_speedrun_planned_after_its_warm_up_trains_as_if_planned_from_the_star
                                  label_smoothing=0.0)
     planned = speedrun._net(recipe)
     history, epochs = speedrun.train_within(planned, recipe,
-                                            speedrun._splits(recipe, 0, True).train, 3600.0,
+                                            speedrun._splits(recipe, True).train, 3600.0,
                                             progress=False, max_epochs=3)
     assert epochs == 3 and len(history) == 3 and not history.budget_exhausted
     straight = speedrun._net(recipe)
-    train(straight, speedrun._splits(recipe, 0, True).train, None, 3, lr=recipe.lr,
+    train(straight, speedrun._splits(recipe, True).train, None, 3, lr=recipe.lr,
           momentum=recipe.momentum, wd=recipe.wd, lr_schedule="cosine",
           warmup_epochs=recipe.warmup_epochs, seed=recipe.seed, progress=False)
     mine = list(planned.collect_params().values())
@@ -271,7 +271,7 @@ def test_a_speedrun_planned_after_its_warm_up_trains_as_if_planned_from_the_star
         assert np.array_equal(a.data().asnumpy(), b.data().asnumpy()), a.name
     # and the check can fail: one epoch fewer is another net
     fewer = speedrun._net(recipe)
-    train(fewer, speedrun._splits(recipe, 0, True).train, None, 2, lr=recipe.lr,
+    train(fewer, speedrun._splits(recipe, True).train, None, 2, lr=recipe.lr,
           momentum=recipe.momentum, wd=recipe.wd, lr_schedule="cosine",
           warmup_epochs=recipe.warmup_epochs, seed=recipe.seed, progress=False)
     assert not all(np.array_equal(a.data().asnumpy(), c.data().asnumpy())
