@@ -350,3 +350,9 @@ def test_readmes_speedrun_prose_states_the_codes_settings_and_the_committed_outc
             f"{100 * (wide['base_valid_acc'] - wide['valid_acc']):.2f} points below") in text
     assert f"the 48 px run got {trials['48 px input']['epochs_done']})" in text
     assert f"at least {speedrun._net(speedrun.RECIPE).min_input_size()} px" in text
+    # round 1 was planned by the old step probe, and its 48 px run fell well short of the budget
+    assert "Round 1 below was measured earlier, with the epochs planned from a 30-step probe" \
+        in text and all("probe_step_s" in trials[n] for n in
+                        [search["rounds"][0]["base"], *search["rounds"][0]["variants"]])
+    assert "its 48 px run stopped well short of its budget" in text and \
+        trials["48 px input"]["wall_s"] < 0.7 * search["budget_s"]
